@@ -1,0 +1,3 @@
+from dumpcli.cli import run
+
+run()

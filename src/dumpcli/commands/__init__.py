@@ -1,0 +1,1 @@
+"""One module per `dump` command; `dumpcli.cli` wires them into the app."""

@@ -1,0 +1,232 @@
+"""The scheduler plugin interface and its registry.
+
+A scheduler decides which distribution each prompt slot of the next batch comes from. Plugins
+register a `Scheduler` subclass under the entry-point group `dumpcli.schedulers`:
+
+    [project.entry-points."dumpcli.schedulers"]
+    my-sched = "my_package.module:MyScheduler"
+
+The built-ins (ucb, uniform, sequential, thompson) live in the top-level `schedulers/` folder and
+register the same way. The trainer only ever calls `build_scheduler(name, ...)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+import numpy as np
+
+from dumpcli.errors import DumpError
+
+ENTRY_POINT_GROUP = "dumpcli.schedulers"
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """What a scheduler knows of one distribution of the mixture."""
+
+    name: str
+    size: int  # training prompts available
+    difficulty: float  # larger is harder; orders the sequential baseline
+
+
+@dataclass
+class NoOptions:
+    """For schedulers without options."""
+
+
+class Scheduler(ABC):
+    """Base class of every scheduler.
+
+    Subclasses set `options_class` to a dataclass whose fields (with `metadata={"help": ...}`)
+    are the scheduler's options; the first line of the class docstring is its description.
+    Randomness comes only from `self.rng`, so `state_dict()` captures everything needed to
+    continue the exact same draws.
+    """
+
+    options_class: ClassVar[type] = NoOptions
+
+    def __init__(self, distributions: Sequence[Distribution], rng: np.random.Generator, options: Any) -> None:
+        if not distributions:
+            raise DumpError("a scheduler needs at least one distribution; the dataset has none")
+        self.distributions = list(distributions)
+        self.rng = rng
+        self.options = options
+
+    @property
+    def num_distributions(self) -> int:
+        return len(self.distributions)
+
+    @abstractmethod
+    def probabilities(self) -> np.ndarray:
+        """Probability of each distribution for the next batch: float64 [K], sums to 1."""
+
+    def draw(self, num_slots: int) -> np.ndarray:
+        """Distribution index of each prompt slot of the next batch: int64 [num_slots]."""
+        p = self.probabilities()
+        return self.rng.choice(self.num_distributions, size=num_slots, p=p).astype(np.int64)
+
+    @abstractmethod
+    def update(self, advantages: Sequence[np.ndarray], rewards: Sequence[np.ndarray]) -> None:
+        """Learn from one training step.
+
+        `advantages[j]` and `rewards[j]` are float arrays with one entry per completion drawn
+        from distribution j in that step (empty when j was not drawn); both lists have length K.
+        """
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serialisable state, RNG included. Subclasses extend it with their own statistics."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+    # ---- description, for `dump schedulers` ----
+    @classmethod
+    def description(cls) -> str:
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    @classmethod
+    def option_specs(cls) -> list[dict[str, Any]]:
+        """Name, type, default and help of each option."""
+        specs = []
+        hints = typing.get_type_hints(cls.options_class)
+        for f in dataclasses.fields(cls.options_class):
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
+            )
+            specs.append(
+                {
+                    "name": f.name,
+                    "type": _type_name(hints[f.name]),
+                    "default": default,
+                    "help": f.metadata.get("help", ""),
+                }
+            )
+        return specs
+
+
+# ---------------------------------------------------------------- registry
+
+
+@cache
+def _entry_points() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_schedulers() -> list[str]:
+    """Names of every installed scheduler, sorted."""
+    return sorted(_entry_points())
+
+
+def get_scheduler_class(name: str) -> type[Scheduler]:
+    eps = _entry_points()
+    if name not in eps:
+        raise DumpError(
+            f"unknown scheduler {name!r}; installed: {', '.join(available_schedulers()) or 'none'}"
+            " (see `dump schedulers`)"
+        )
+    cls = eps[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, Scheduler)):
+        raise DumpError(f"scheduler {name!r} ({eps[name].value}) is not a dumpcli.scheduler.Scheduler subclass")
+    return cls
+
+
+def parse_options(name: str, cls: type[Scheduler], raw: Mapping[str, Any]) -> Any:
+    """Build the options dataclass from config/CLI values (strings are converted by type).
+
+    Unknown or ill-typed options raise DumpError naming the option and the allowed ones.
+    Range checks belong in the options dataclass's `__post_init__` (raise DumpError there).
+    """
+    options_class = cls.options_class
+    hints = typing.get_type_hints(options_class)
+    fields = {f.name: f for f in dataclasses.fields(options_class)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        key_norm = key.replace("-", "_")
+        if key_norm not in fields:
+            allowed = ", ".join(fields) or "none"
+            raise DumpError(f"scheduler {name!r} has no option {key!r}; its options: {allowed}")
+        try:
+            values[key_norm] = _coerce(value, hints[key_norm])
+        except (TypeError, ValueError) as e:
+            raise DumpError(
+                f"scheduler {name!r} option {key!r} must be {_type_name(hints[key_norm])}, got {value!r}"
+            ) from e
+    return options_class(**values)
+
+
+def build_scheduler(
+    name: str, distributions: Sequence[Distribution], seed: int, options: Mapping[str, Any] | None = None
+) -> Scheduler:
+    """Look a scheduler up by name, validate its options and build it with a seeded RNG."""
+    cls = get_scheduler_class(name)
+    parsed = parse_options(name, cls, options or {})
+    return cls(distributions, np.random.default_rng(seed), parsed)
+
+
+def parse_option_pairs(pairs: Sequence[str]) -> dict[str, str]:
+    """`["window=100", "c=0.5"]` -> `{"window": "100", "c": "0.5"}` (values converted later by type)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise DumpError(f"scheduler option {pair!r} must look like key=value, e.g. --scheduler-option window=100")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _coerce(value: Any, target: Any) -> Any:
+    origin = typing.get_origin(target)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(target) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            return None
+        return _coerce(value, args[0])
+    if origin in (list, tuple):
+        (inner, *_) = typing.get_args(target) or (str,)
+        items = [v for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
+        return [_coerce(v.strip() if isinstance(v, str) else v, inner) for v in items]
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return value.lower() in ("true", "1", "yes", "on")
+        raise ValueError(value)
+    if target is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(value)
+        return int(value)
+    if target is float:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        out = float(value)
+        if math.isnan(out):
+            raise ValueError(value)
+        return out
+    if target is str:
+        if not isinstance(value, str):
+            raise TypeError(value)
+        return value
+    return value
+
+
+def _type_name(t: Any) -> str:
+    origin = typing.get_origin(t)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        return f"{_type_name(args[0])} or none"
+    if origin in (list, tuple):
+        (inner, *_) = typing.get_args(t) or (str,)
+        return f"list of {_type_name(inner)}"
+    return getattr(t, "__name__", str(t))
