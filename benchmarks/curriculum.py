@@ -1,0 +1,497 @@
+"""Curriculum benchmark: the same model on the same mixture with each scheduler, S seeds, one budget.
+
+    .venv/bin/python benchmarks/curriculum.py examples/curriculum/ladder-tiny.yaml --out bench/ladder-tiny
+    nohup .venv/bin/python benchmarks/curriculum.py examples/curriculum/smollm2-arith.yaml \
+        --out bench/smollm2-arith > bench/smollm2-arith.log 2>&1 &
+    .venv/bin/python benchmarks/curriculum.py examples/curriculum/ladder-tiny.yaml --out /tmp/b \
+        --seeds 0 --schedulers ucb,uniform --steps 4 --json        # a smoke run
+
+It prepares the benchmark's dataset once (`dump prepare`), trains one run per (scheduler, seed)
+with `dump train` in subprocesses (`--jobs` at once, one thread each), then prints one table:
+per scheduler, the median (min-max over seeds) of steps to reach the target mean eval reward,
+area under the mean eval reward curve, final mean eval reward, final eval reward on the hardest
+distribution and wall time, each with its ratio to uniform. "Mean eval reward" is the unweighted
+mean over distributions of `eval.jsonl`'s per-distribution rewards. It also writes the
+comparison plot of `dump inspect` (seed 0 of every scheduler) and, to explain the result, the
+scheduler probabilities and mean |advantage| per distribution over training.
+
+Finished runs are reused (a `.done.json` beside each run dir), so re-tabulating is free; delete
+the out dir to start over. `--check-determinism` re-trains the first seed of every scheduler in
+`<out>/recheck/` and compares its table row with the first one (wall time excepted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dumpcli.errors import DumpError
+from dumpcli.fsutil import atomic_write_json, atomic_write_text, read_jsonl
+from dumpcli.output import human_console, print_json
+
+REPO = Path(__file__).resolve().parent.parent
+METRICS = ("steps_to_target", "auc", "final_reward", "final_hardest", "wall_s")
+HEADERS = {
+    "steps_to_target": "steps to target",
+    "auc": "AUC (mean reward)",
+    "final_reward": "final reward",
+    "final_hardest": "final hardest",
+    "wall_s": "wall s",
+}
+
+
+@dataclass
+class BenchConfig:
+    """One benchmark configuration (examples/curriculum/*.yaml); relative paths are from that file."""
+
+    recipe: str
+    """`dump prepare` recipe name (e.g. `ladder`) or recipe file."""
+    train_config: str
+    """Base `dump train` config; the harness sets scheduler, seed, steps and output dir."""
+    target_reward: float
+    """Mean eval reward (over all distributions) whose first crossing is 'steps to target'."""
+    steps: int = 100
+    schedulers: list[str] = field(default_factory=lambda: ["ucb", "uniform", "sequential", "thompson"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    jobs: int = 2
+    """Training subprocesses at once; each runs on one thread."""
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    """Nested keys merged into the base train config (e.g. {grpo: {lr: 1e-3}})."""
+    scheduler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Options per scheduler (e.g. {sequential: {steps: 25}}); unlisted ones run with their defaults."""
+    description: str = ""
+
+
+@dataclass
+class RunSummary:
+    scheduler: str
+    seed: int
+    steps_to_target: float  # math.inf when the target was never reached
+    auc: float
+    final_reward: float
+    final_hardest: float
+    wall_s: float
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def load_bench_config(path: Path, overrides: Mapping[str, Any]) -> BenchConfig:
+    """Read a benchmark YAML, apply command-line overrides, resolve paths against its folder."""
+    if not path.is_file():
+        raise DumpError(f"benchmark config {path} does not exist; try examples/curriculum/ladder-tiny.yaml")
+    raw = yaml.safe_load(path.read_text()) or {}
+    known = set(BenchConfig.__dataclass_fields__)
+    unknown = set(raw) - known
+    if unknown:
+        raise DumpError(f"{path}: unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        cfg = BenchConfig(**raw)
+    except TypeError as e:
+        raise DumpError(f"{path}: {e}; required keys: recipe, train_config, target_reward") from e
+    for key in ("recipe", "train_config"):
+        candidate = (path.parent / getattr(cfg, key)).resolve()
+        if candidate.exists():
+            setattr(cfg, key, str(candidate))
+    if not Path(cfg.train_config).is_file():
+        raise DumpError(f"{path}: train_config {cfg.train_config} does not exist")
+    if "uniform" not in cfg.schedulers:
+        raise DumpError("the benchmark reports ratios to uniform: add uniform to --schedulers")
+    if cfg.steps < 1 or cfg.jobs < 1 or not cfg.seeds:
+        raise DumpError("steps and jobs must be >= 1 and seeds non-empty")
+    return cfg
+
+
+def deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def run_train_config(cfg: BenchConfig, data_dir: Path, run_dir: Path, scheduler: str, seed: int) -> dict[str, Any]:
+    """The `dump train` config of one run: the base config with the benchmark's settings on top."""
+    base = yaml.safe_load(Path(cfg.train_config).read_text()) or {}
+    base = deep_merge(base, cfg.train_overrides)
+    # Only the benchmark's own options: the base config's belong to whatever scheduler it names.
+    options = cfg.scheduler_options.get(scheduler, {})
+    merged = deep_merge(
+        base,
+        {
+            "data": {"path": str(data_dir)},
+            "grpo": {"steps": cfg.steps},
+            # One thread per run: `jobs` runs share the cores without oversubscribing them.
+            "run": {"seed": seed, "out": str(run_dir), "threads": 1, "progress": False},
+        },
+    )
+    merged["scheduler"] = {"name": scheduler, "options": dict(options)}
+    return merged
+
+
+# ---------------------------------------------------------------- running
+
+
+def run_name(scheduler: str, seed: int) -> str:
+    return f"{scheduler}-seed{seed}"
+
+
+def prepare_data(cfg: BenchConfig, out: Path) -> Path:
+    from dumpcli.data.recipe import prepare_recipe
+
+    data_dir = out / "data"
+    if not (data_dir / "dataset.yaml").exists():
+        prepare_recipe(cfg.recipe, data_dir, overwrite=False)
+    return data_dir
+
+
+def train_runs(cfg: BenchConfig, data_dir: Path, runs_dir: Path, jobs: Sequence[tuple[str, int]]) -> dict[str, float]:
+    """Train every (scheduler, seed) not already done, `cfg.jobs` at a time; wall seconds per run."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    walls: dict[str, float] = {}
+    pending: list[tuple[str, dict[str, Any]]] = []
+    for scheduler, seed in jobs:
+        name = run_name(scheduler, seed)
+        train_config = run_train_config(cfg, data_dir, runs_dir / name, scheduler, seed)
+        done = runs_dir / f"{name}.done.json"
+        # A finished run is reused only if it was trained with exactly this config.
+        record = json.loads(done.read_text()) if done.exists() else {}
+        if record.get("train_config") == train_config:
+            walls[name] = record["wall_s"]
+        else:
+            pending.append((name, train_config))
+    running: dict[str, tuple[subprocess.Popen[bytes], float, dict[str, Any]]] = {}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=human_console()) as progress:
+        tasks = {name: progress.add_task(name, total=cfg.steps) for name, _ in pending}
+        try:
+            while pending or running:
+                while pending and len(running) < cfg.jobs:
+                    name, train_config = pending.pop(0)
+                    running[name] = (_start_run(runs_dir, name, train_config), time.monotonic(), train_config)
+                time.sleep(1.0)
+                for name, (proc, started, train_config) in list(running.items()):
+                    progress.update(tasks[name], completed=len(read_jsonl(runs_dir / name / "metrics.jsonl")))
+                    if proc.poll() is None:
+                        continue
+                    del running[name]
+                    if proc.returncode != 0:
+                        tail = (runs_dir / f"{name}.log").read_text(errors="replace")[-2000:]
+                        raise DumpError(f"training {name} failed (exit {proc.returncode}); log tail:\n{tail}")
+                    walls[name] = time.monotonic() - started
+                    atomic_write_json(runs_dir / f"{name}.done.json", {"wall_s": walls[name], "train_config": train_config})
+        finally:
+            for proc, _, _ in running.values():  # on failure or Ctrl-C, leave no orphan trainer behind
+                proc.kill()
+                proc.wait()
+    return walls
+
+
+def _start_run(runs_dir: Path, name: str, train_config: dict[str, Any]) -> subprocess.Popen[bytes]:
+    shutil.rmtree(runs_dir / name, ignore_errors=True)  # a leftover of an interrupted benchmark
+    config_path = runs_dir / f"{name}.train.yaml"
+    atomic_write_text(config_path, yaml.safe_dump(train_config, sort_keys=False))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    with open(runs_dir / f"{name}.log", "wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen([sys.executable, "-m", "dumpcli", "train", "--config", str(config_path)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def hardest_distributions(data_dir: Path) -> list[str]:
+    """Names of the distributions with the largest difficulty in the dataset manifest."""
+    manifest = yaml.safe_load((data_dir / "dataset.yaml").read_text())
+    dists = manifest["distributions"]
+    top = max(float(d["difficulty"]) for d in dists)
+    return [d["name"] for d in dists if float(d["difficulty"]) == top]
+
+
+def mean_reward_curve(eval_rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, float]]:
+    """(step, unweighted mean over distributions of the eval reward), one point per evaluation."""
+    curve = []
+    for row in eval_rows:
+        rewards = [d["reward"] for d in row["distributions"].values()]
+        curve.append((int(row["step"]), sum(rewards) / len(rewards)))
+    return curve
+
+
+def summarize_run(
+    scheduler: str, seed: int, eval_rows: Sequence[Mapping[str, Any]], hardest: Sequence[str],
+    target: float, wall_s: float,
+) -> RunSummary:
+    curve = mean_reward_curve(eval_rows)
+    if not curve:
+        raise DumpError(f"run {run_name(scheduler, seed)} has no evaluations; set run.eval_every below the step budget")
+    reached = [step for step, reward in curve if reward >= target]
+    steps, rewards = zip(*curve)
+    if len(curve) > 1:
+        area = sum((steps[i + 1] - steps[i]) * (rewards[i] + rewards[i + 1]) / 2 for i in range(len(curve) - 1))
+        auc = area / (steps[-1] - steps[0])  # normalised by the span: a mean reward, comparable across budgets
+    else:
+        auc = rewards[0]
+    last = eval_rows[-1]["distributions"]
+    final_hardest = sum(last[name]["reward"] for name in hardest) / len(hardest)
+    return RunSummary(
+        scheduler=scheduler, seed=seed, steps_to_target=float(reached[0]) if reached else math.inf,
+        auc=auc, final_reward=rewards[-1], final_hardest=final_hardest, wall_s=wall_s,
+    )
+
+
+def aggregate(summaries: Sequence[RunSummary], schedulers: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per scheduler and metric: median, min, max over seeds and the ratio of medians to uniform."""
+    table: dict[str, dict[str, Any]] = {}
+    for scheduler in schedulers:
+        runs = [s for s in summaries if s.scheduler == scheduler]
+        row: dict[str, Any] = {"seeds": len(runs), "reached": sum(math.isfinite(r.steps_to_target) for r in runs)}
+        for metric in METRICS:
+            values = [getattr(r, metric) for r in runs]
+            row[metric] = {"median": _median(values), "min": min(values), "max": max(values)}
+        table[scheduler] = row
+    for row in table.values():
+        for metric in METRICS:
+            row[metric]["ratio_to_uniform"] = _ratio(row[metric]["median"], table["uniform"][metric]["median"])
+    return table
+
+
+def _median(values: Sequence[float]) -> float:
+    # statistics.median averages the two middle values: inf (never reached) stays inf.
+    return float(statistics.median(values))
+
+
+def _ratio(value: float, uniform: float) -> float | None:
+    if not (math.isfinite(value) and math.isfinite(uniform)) or uniform == 0:
+        return None
+    return value / uniform
+
+
+def diagnostics(runs_dir: Path, scheduler: str, seeds: Sequence[int], parts: int = 4) -> dict[str, Any]:
+    """Mean probability and mean |advantage| per distribution in each part of training, over seeds.
+
+    This is what explains a result: where the scheduler put its prompts, and how much each
+    distribution could still teach (|A| near 0 = always or never solved).
+    """
+    per_dist: dict[str, dict[str, list[list[float]]]] = {}
+    for seed in seeds:
+        rows = read_jsonl(runs_dir / run_name(scheduler, seed) / "metrics.jsonl")
+        for i, row in enumerate(rows):
+            part = min(parts - 1, i * parts // max(len(rows), 1))
+            for name, d in row["distributions"].items():
+                slot = per_dist.setdefault(name, {"probability": [[] for _ in range(parts)],
+                                                  "abs_advantage": [[] for _ in range(parts)]})
+                slot["probability"][part].append(d["probability"])
+                if d.get("abs_advantage") is not None:
+                    slot["abs_advantage"][part].append(d["abs_advantage"])
+    return {
+        name: {key: [sum(v) / len(v) if v else None for v in lists] for key, lists in slots.items()}
+        for name, slots in per_dist.items()
+    }
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def format_value(metric: str, value: float, steps: int) -> str:
+    if metric == "steps_to_target":
+        return f">{steps}" if math.isinf(value) else f"{value:.0f}"
+    return f"{value:.0f}" if metric == "wall_s" else f"{value:.3f}"
+
+
+def table_rows(table: Mapping[str, Mapping[str, Any]], steps: int) -> list[list[str]]:
+    """One row per scheduler: name, runs reaching the target, then 'median (min-max) ratio' per metric."""
+    rows = []
+    for scheduler, row in table.items():
+        cells = [scheduler, f"{row['reached']}/{row['seeds']}"]
+        for metric in METRICS:
+            m = row[metric]
+            ratio = "n/a" if m["ratio_to_uniform"] is None else f"{m['ratio_to_uniform']:.2f}x"
+            lo, hi = (format_value(metric, m[k], steps) for k in ("min", "max"))
+            cells.append(f"{format_value(metric, m['median'], steps)} ({lo}-{hi}) {ratio}")
+        rows.append(cells)
+    return rows
+
+
+def markdown_table(table: Mapping[str, Mapping[str, Any]], steps: int, hardest: Sequence[str]) -> str:
+    headers = ["scheduler", "reached target"] + [HEADERS[m] for m in METRICS]
+    headers[METRICS.index("final_hardest") + 2] = f"final {'/'.join(hardest)}"
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(table, steps)]
+    return "\n".join(lines) + "\n"
+
+
+def markdown_diagnostics(diag: Mapping[str, Mapping[str, Any]]) -> str:
+    """Per scheduler: probability and mean |advantage| of each distribution per quarter of training."""
+    out = []
+    for scheduler, dists in diag.items():
+        out.append(f"\n{scheduler}: probability / mean |advantage| per quarter of training (mean over seeds)\n")
+        out.append("| distribution | Q1 | Q2 | Q3 | Q4 |\n|---|---|---|---|---|")
+        for name, d in dists.items():
+            cells = [
+                f"{p:.2f} / {'-' if a is None else f'{a:.2f}'}" if p is not None else "-"
+                for p, a in zip(d["probability"], d["abs_advantage"])
+            ]
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def print_table(table: Mapping[str, Mapping[str, Any]], steps: int, hardest: Sequence[str], target: float) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"median (min-max over seeds) and ratio of medians to uniform; target mean reward {target}")
+    for header in ["scheduler", "reached"] + [HEADERS[m] for m in METRICS]:
+        t.add_column(header.replace("final hardest", f"final {'/'.join(hardest)}"))
+    for cells in table_rows(table, steps):
+        t.add_row(*cells)
+    human_console().print(t)
+
+
+def provenance(argv: Sequence[str]) -> dict[str, Any]:
+    import platform
+
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+        return result.stdout.strip()
+
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "command": " ".join(["python", "benchmarks/curriculum.py", *argv]),
+        "git_revision": git("rev-parse", "--short", "HEAD") + (" (dirty)" if git("status", "--porcelain") else ""),
+    }
+
+
+def write_plot(runs_dir: Path, schedulers: Sequence[str], seed: int, path: Path) -> str | None:
+    """`dump inspect`'s comparison plot of one seed per scheduler; returns the error text on failure."""
+    cmd = [sys.executable, "-m", "dumpcli", "inspect", *[str(runs_dir / run_name(s, seed)) for s in schedulers],
+           "--plot", str(path)]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    return None if result.returncode == 0 else (result.stderr.strip() or f"exit {result.returncode}")
+
+
+# ---------------------------------------------------------------- main
+
+
+def measure(cfg: BenchConfig, data_dir: Path, runs_dir: Path, seeds: Sequence[int]) -> list[RunSummary]:
+    """Train (or reuse) every scheduler x seed run under `runs_dir` and summarise each."""
+    jobs = [(s, k) for s in cfg.schedulers for k in seeds]
+    walls = train_runs(cfg, data_dir, runs_dir, jobs)
+    hardest = hardest_distributions(data_dir)
+    return [
+        summarize_run(s, k, read_jsonl(runs_dir / run_name(s, k) / "eval.jsonl"), hardest, cfg.target_reward,
+                      walls[run_name(s, k)])
+        for s, k in jobs
+    ]
+
+
+def check_determinism(cfg: BenchConfig, data_dir: Path, out: Path, first: Sequence[RunSummary]) -> dict[str, Any]:
+    """Re-train the first seed of every scheduler elsewhere; its row must equal the first (wall time aside)."""
+    again = measure(cfg, data_dir, out / "recheck" / "runs", [cfg.seeds[0]])
+    differences = []
+    for b in again:
+        a = next(s for s in first if s.scheduler == b.scheduler and s.seed == b.seed)
+        for metric in METRICS[:-1]:
+            if getattr(a, metric) != getattr(b, metric):
+                differences.append(f"{run_name(a.scheduler, a.seed)} {metric}: {getattr(a, metric)} vs {getattr(b, metric)}")
+    return {"runs": [run_name(s.scheduler, s.seed) for s in again], "identical": not differences,
+            "differences": differences}
+
+
+def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
+    overrides = {
+        "steps": args.steps, "jobs": args.jobs, "target_reward": args.target,
+        "seeds": [int(s) for s in args.seeds.split(",")] if args.seeds else None,
+        "schedulers": args.schedulers.split(",") if args.schedulers else None,
+    }
+    cfg = load_bench_config(Path(args.config), overrides)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data_dir = prepare_data(cfg, out)
+    summaries = measure(cfg, data_dir, out / "runs", cfg.seeds)
+    hardest = hardest_distributions(data_dir)
+    table = aggregate(summaries, cfg.schedulers)
+    results: dict[str, Any] = {
+        "provenance": provenance(argv), "config": asdict(cfg), "hardest": hardest,
+        "table": _json_safe(table), "runs": _json_safe([asdict(s) for s in summaries]),
+        "diagnostics": {s: diagnostics(out / "runs", s, cfg.seeds) for s in cfg.schedulers},
+    }
+    if args.check_determinism:
+        results["determinism"] = check_determinism(cfg, data_dir, out, summaries)
+    plot_error = write_plot(out / "runs", cfg.schedulers, cfg.seeds[0], out / "compare.png")
+    results["plot"] = None if plot_error else str(out / "compare.png")
+    if plot_error:
+        human_console().print(f"[yellow]plot skipped: dump inspect failed: {plot_error}[/]")
+    atomic_write_json(out / "results.json", results)
+    report = markdown_table(table, cfg.steps, hardest) + markdown_diagnostics(results["diagnostics"])
+    atomic_write_text(out / "table.md", report)
+    print_table(table, cfg.steps, hardest, cfg.target_reward)
+    return results
+
+
+def _json_safe(obj: Any) -> Any:
+    """inf (target never reached) becomes null, so the JSON is strict."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Compare curriculum schedulers on one model, mixture and step budget.",
+        epilog="Example: python benchmarks/curriculum.py examples/curriculum/ladder-tiny.yaml --out bench/ladder-tiny",
+    )
+    parser.add_argument("config", help="benchmark config, e.g. examples/curriculum/ladder-tiny.yaml")
+    parser.add_argument("--out", required=True, help="output dir (data, runs, results.json, table.md, compare.png)")
+    parser.add_argument("--seeds", help="comma-separated seeds (default: the config's)")
+    parser.add_argument("--schedulers", help="comma-separated schedulers; must include uniform")
+    parser.add_argument("--steps", type=int, help="step budget per run (default: the config's)")
+    parser.add_argument("--target", type=float, help="target mean eval reward (default: the config's)")
+    parser.add_argument("--jobs", type=int, help="training processes at once (default: the config's)")
+    parser.add_argument("--check-determinism", action="store_true",
+                        help="re-train the first seed of each scheduler and compare the rows")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    try:
+        results = run_benchmark(args, argv)
+    except DumpError as e:
+        if os.environ.get("DUMP_DEBUG"):
+            raise
+        print(f"curriculum: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print_json(results)
+    determinism = results.get("determinism")
+    if determinism and not determinism["identical"]:
+        human_console().print("[red]not deterministic:[/] " + "; ".join(determinism["differences"]))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The curriculum benchmark (benchmarks/curriculum.py): its measurements, and one tiny real run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "benchmarks" / "curriculum.py"
+FAST_CONFIG = REPO / "examples" / "curriculum" / "ladder-tiny.yaml"
+
+
+def _load_benchmark_module():
+    spec = importlib.util.spec_from_file_location("curriculum_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_benchmark_module()
+
+
+def _eval_row(step: int, rewards: dict[str, float]) -> dict:
+    return {"step": step, "distributions": {name: {"reward": r} for name, r in rewards.items()}}
+
+
+EVALS = [
+    _eval_row(0, {"easy": 0.2, "hard": 0.0}),
+    _eval_row(10, {"easy": 0.8, "hard": 0.0}),
+    _eval_row(20, {"easy": 1.0, "hard": 0.4}),
+]
+
+
+def test_steps_to_target_is_the_first_eval_whose_unweighted_mean_reaches_it():
+    summary = bench.summarize_run("ucb", 0, EVALS, ["hard"], target=0.4, wall_s=1.0)
+    assert summary.steps_to_target == 10  # mean(0.8, 0.0) = 0.4
+
+
+def test_steps_to_target_is_infinite_when_never_reached():
+    summary = bench.summarize_run("ucb", 0, EVALS, ["hard"], target=0.9, wall_s=1.0)
+    assert math.isinf(summary.steps_to_target)
+
+
+def test_auc_is_the_trapezoid_area_divided_by_the_step_span():
+    summary = bench.summarize_run("ucb", 0, EVALS, ["hard"], target=0.4, wall_s=1.0)
+    # curve 0.1, 0.4, 0.7 at steps 0, 10, 20: area 10 * 0.25 + 10 * 0.55 = 8.0, over 20 steps
+    assert summary.auc == pytest.approx(0.4)
+
+
+def test_final_hardest_averages_the_distributions_tied_at_the_top_difficulty():
+    summary = bench.summarize_run("ucb", 0, EVALS, ["easy", "hard"], target=0.4, wall_s=1.0)
+    assert summary.final_hardest == pytest.approx(0.7)
+    assert summary.final_reward == pytest.approx(0.7)
+
+
+def test_ratio_to_uniform_divides_medians_and_is_none_when_a_median_never_reached():
+    runs = [
+        bench.RunSummary("uniform", seed, steps, 0.5, 0.5, 0.1, 10.0)
+        for seed, steps in enumerate([100.0, 200.0, 300.0])
+    ] + [
+        bench.RunSummary("ucb", seed, steps, 0.6, 0.6, 0.2, 12.0)
+        for seed, steps in enumerate([60.0, 140.0, math.inf])
+    ] + [
+        bench.RunSummary("sequential", seed, math.inf, 0.4, 0.4, 0.0, 9.0) for seed in range(3)
+    ]
+    table = bench.aggregate(runs, ["ucb", "uniform", "sequential"])
+    assert table["ucb"]["steps_to_target"]["median"] == 140.0
+    assert table["ucb"]["steps_to_target"]["ratio_to_uniform"] == pytest.approx(0.7)
+    assert table["ucb"]["reached"] == 2
+    assert table["sequential"]["steps_to_target"]["ratio_to_uniform"] is None
+    assert table["ucb"]["auc"]["ratio_to_uniform"] == pytest.approx(1.2)
+
+
+def test_markdown_table_shows_never_reached_as_more_than_the_budget():
+    runs = [bench.RunSummary(s, 0, math.inf, 0.5, 0.5, 0.1, 10.0) for s in ("ucb", "uniform")]
+    text = bench.markdown_table(bench.aggregate(runs, ["ucb", "uniform"]), 50, ["hard"])
+    assert "| ucb | 0/1 | >50 (>50->50) n/a |" in text
+
+
+def test_config_without_uniform_is_refused_with_exit_code_2(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), str(FAST_CONFIG), "--out", str(tmp_path), "--schedulers", "ucb,thompson"],
+        capture_output=True, text=True, cwd=REPO,
+    )
+    assert result.returncode == 2
+    assert "add uniform" in result.stderr
+
+
+def test_tiny_benchmark_trains_every_scheduler_and_reports_a_table(tmp_path):
+    cmd = [sys.executable, str(SCRIPT), str(FAST_CONFIG), "--out", str(tmp_path / "b"), "--seeds", "0",
+           "--schedulers", "ucb,uniform", "--steps", "2", "--json"]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(result.stdout)
+    assert set(results["table"]) == {"ucb", "uniform"}
+    assert results["table"]["uniform"]["auc"]["ratio_to_uniform"] == pytest.approx(1.0)
+    assert [(r["scheduler"], r["seed"]) for r in results["runs"]] == [("ucb", 0), ("uniform", 0)]
+    assert (tmp_path / "b" / "results.json").exists()
+    assert "| uniform | " in (tmp_path / "b" / "table.md").read_text()
