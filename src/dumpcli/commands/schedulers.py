@@ -43,13 +43,30 @@ def schedulers(
         return
     console = human_console()
     for sched in described:
-        table = Table(title=f"[bold]{sched['name']}[/] — {sched['description']}", title_justify="left", expand=False)
+        table = Table(
+            title=f"[bold]{sched['name']}[/] — {sched['description']}",
+            caption=sched["class"],
+            title_justify="left",
+            caption_justify="left",
+            expand=False,
+        )
         table.add_column("option")
         table.add_column("type")
         table.add_column("default")
         table.add_column("meaning")
         for opt in sched["options"]:
-            table.add_row(opt["name"], opt["type"], repr(opt["default"]), opt["help"])
+            table.add_row(opt["name"], opt["type"], _as_typed(opt["default"]), opt["help"])
         if not sched["options"]:
             table.add_row("-", "", "", "no options")
         console.print(table)
+
+
+def _as_typed(value: Any) -> str:
+    """A default as one would type it in `--scheduler-option key=value`."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
