@@ -1,0 +1,1 @@
+"""Data sources (K&K puzzles, arithmetic ladder, from-scratch ladder, imports) and the dataset dir."""

@@ -1,0 +1,172 @@
+"""Import prompts from Parquet or JSONL: the verl / Logic-RL / DUMP format, or plain JSONL.
+
+    dump prepare import kk/train.parquet kk/test.parquet --out data/kk-imported
+    dump prepare import mine.jsonl --reward arith --distribution-column level --out data/mine
+
+verl format: `prompt` (chat messages), `data_source` (becomes the distribution),
+`reward_model.ground_truth` (a string, or Logic-RL's dict whose `solution_text_format` is kept),
+`extra_info`. Plain format: `prompt` (messages or a string), `answer`, `distribution`.
+A distribution whose name contains "kk" is scored by the K&K reward, as in Logic-RL and DUMP;
+every other one by `--reward`. A file whose name contains "test" or "val" fills the test split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dumpcli.data.common import ProgressFn, SourceOutput, no_progress, rng_for
+from dumpcli.data.dataset import DistributionInfo, make_row
+from dumpcli.errors import DumpError
+from dumpcli.rewards import available_rewards
+
+
+@dataclass(frozen=True)
+class ImportSpec:
+    files: tuple[Path, ...]
+    reward: str | None = None  # reward of distributions whose name lacks "kk"
+    distribution_column: str | None = None  # default: data_source, else distribution
+    split: str = "auto"  # auto (from the file name) | train | test
+    test_fraction: float = 0.0  # hold out this share of train rows per distribution when no test file
+    seed: int = 42
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Rows of a .parquet, .jsonl or .json file as dicts."""
+    if not path.is_file():
+        raise DumpError(f"import file {path} does not exist; check the path")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(path).to_pylist()
+        except (pa.ArrowException, OSError) as e:
+            raise DumpError(f"{path} is not a readable Parquet file ({str(e).splitlines()[0]})") from e
+    if suffix in (".jsonl", ".json"):
+        rows = []
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise DumpError(f"{path}:{i + 1}: not valid JSON ({e.msg}); import expects one object per line") from e
+            if not isinstance(rows[-1], dict):
+                raise DumpError(f"{path}:{i + 1}: expected a JSON object per line")
+        return rows
+    raise DumpError(f"{path}: unknown file type {suffix!r}; import reads .parquet, .jsonl or .json")
+
+
+def _split_of(path: Path, spec: ImportSpec) -> str:
+    if spec.split in ("train", "test"):
+        return spec.split
+    return "test" if re.search(r"test|val", path.stem, re.IGNORECASE) else "train"
+
+
+def _messages(value: Any, where: str) -> list[dict[str, str]]:
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    if isinstance(value, list) and value and all(isinstance(m, dict) and "content" in m for m in value):
+        return [{"role": str(m.get("role", "user")), "content": str(m["content"])} for m in value]
+    raise DumpError(f"{where}: `prompt` must be a string or a list of {{role, content}} messages")
+
+
+def _answer(row: dict[str, Any], where: str) -> str:
+    if isinstance(row.get("reward_model"), dict) and "ground_truth" in row["reward_model"]:
+        truth = row["reward_model"]["ground_truth"]
+    elif "answer" in row:
+        truth = row["answer"]
+    else:
+        raise DumpError(f"{where}: missing required column `reward_model.ground_truth` (verl) or `answer` (plain)")
+    if isinstance(truth, dict):
+        return str(truth["solution_text_format"]) if "solution_text_format" in truth else json.dumps(truth, sort_keys=True)
+    return truth if isinstance(truth, str) else json.dumps(truth)
+
+
+def _convert(row: dict[str, Any], where: str, column: str) -> tuple[str, list[dict[str, str]], str, str]:
+    """(distribution, prompt, prefill, answer) of one input row."""
+    for needed in ("prompt", column):
+        if row.get(needed) is None:
+            raise DumpError(f"{where}: missing required column `{needed}`; pass --distribution-column if it has another name")
+    dist = str(row[column])
+    prompt = _messages(row["prompt"], where)
+    prefill = row.get("prefill")
+    if prefill is None:
+        prefill = "<think>" if "kk" in dist.lower() else ""
+    last = prompt[-1]["content"]
+    if prefill and last.rstrip().endswith(prefill):  # verl prompts often end with the prefill itself
+        prompt[-1]["content"] = last.rstrip()[: -len(prefill)].rstrip()
+    return dist, prompt, str(prefill), _answer(row, where)
+
+
+def _difficulty(name: str, order: int) -> float:
+    numbers = re.findall(r"\d+", name)
+    return float(numbers[-1]) if numbers else float(order)
+
+
+def _reward_for(name: str, spec: ImportSpec) -> str:
+    reward = "kk" if "kk" in name.lower() else spec.reward
+    if reward is None:
+        raise DumpError(f"no reward for imported distribution {name!r}; pass --reward NAME (installed: {', '.join(available_rewards())})")
+    if reward not in available_rewards():
+        raise DumpError(f"unknown reward {reward!r}; installed: {', '.join(available_rewards())}")
+    return reward
+
+
+def _column(records: list[dict[str, Any]], spec: ImportSpec) -> str:
+    if spec.distribution_column:
+        return spec.distribution_column
+    first = records[0] if records else {}
+    return "data_source" if "data_source" in first else "distribution"
+
+
+def build(spec: ImportSpec, progress: ProgressFn = no_progress) -> SourceOutput:
+    if not spec.files:
+        raise DumpError("import needs at least one FILE (.parquet or .jsonl)")
+    if not 0.0 <= spec.test_fraction < 1.0:
+        raise DumpError(f"--test-fraction must be in [0, 1) (got {spec.test_fraction})")
+    grouped: dict[str, dict[str, list[tuple[list[dict[str, str]], str, str, dict[str, Any]]]]] = {}
+    files = []
+    for path in spec.files:
+        path = Path(path)
+        records = read_records(path)
+        if not records:
+            raise DumpError(f"{path} has no rows")
+        column, split = _column(records, spec), _split_of(path, spec)
+        for i, row in enumerate(records):
+            dist, prompt, prefill, answer = _convert(row, f"{path} row {i}", column)
+            meta = {"file": path.name, "row": i, "extra_info": row.get("extra_info")}
+            grouped.setdefault(dist, {"train": [], "test": []})[split].append((prompt, prefill, answer, meta))
+            if (i + 1) % 500 == 0:
+                progress(path.name, i + 1, len(records))
+        progress(path.name, len(records), len(records))
+        files.append({"file": str(path), "sha256": sha256(path), "split": split, "column": column})
+    out = SourceOutput()
+    holdout = spec.test_fraction > 0 and not any(g["test"] for g in grouped.values())
+    for order, (name, splits) in enumerate(grouped.items(), start=1):
+        if holdout:
+            perm = rng_for(spec.seed, 4, order).permutation(len(splits["train"]))
+            n_test = round(len(perm) * spec.test_fraction)
+            rows = [splits["train"][int(j)] for j in perm]
+            splits = {"test": rows[:n_test], "train": rows[n_test:]}
+        for split, items in splits.items():
+            for i, (prompt, prefill, answer, meta) in enumerate(items):
+                out.rows[split].append(make_row(name, split, i, prompt, prefill, answer, meta))
+        made = {"importer": "import", "files": files, "test_fraction": spec.test_fraction if holdout else 0.0}
+        counts = {s: len(splits[s]) for s in ("train", "test")}
+        out.distributions.append(DistributionInfo(name, "import", _difficulty(name, order), _reward_for(name, spec), counts, made))
+    return out
