@@ -1,4 +1,4 @@
-"""DUMP's UCB curriculum (arXiv 2504.09710), exactly as /work/shared/ALGORITHM.md states it.
+"""DUMP's UCB curriculum (arXiv 2504.09710), as the authors' code computes it (window, bonus, softmax).
 
     dump schedulers                                   # see the options
     dump train --scheduler ucb --scheduler-option window=300 --scheduler-option tau=0.1

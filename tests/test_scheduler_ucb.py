@@ -1,4 +1,4 @@
-"""UCB (DUMP's curriculum) against numbers computed by hand from ALGORITHM.md's formulas."""
+"""UCB (DUMP's curriculum) against numbers computed by hand from the paper's formulas."""
 
 from __future__ import annotations
 

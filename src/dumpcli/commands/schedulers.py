@@ -59,6 +59,7 @@ def schedulers(
         if not sched["options"]:
             table.add_row("-", "", "", "no options")
         console.print(table)
+        console.print()
 
 
 def _as_typed(value: Any) -> str:
