@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dumpcli.errors import DumpError
-from dumpcli.scheduler import Distribution, build_scheduler, parse_option_pairs
+from dumpcli.scheduler import Distribution, build_scheduler, parse_option_pairs, resolve_options
 
 DISTS = [Distribution("easy", 10, 1.0), Distribution("hard", 10, 2.0)]
 
@@ -93,3 +93,15 @@ def test_option_pairs_split_on_the_first_equals_sign() -> None:
 def test_option_pair_without_equals_sign_is_refused() -> None:
     with pytest.raises(DumpError, match="must look like key=value"):
         parse_option_pairs(["window"])
+
+
+def test_resolved_options_fill_in_every_default_with_typed_values() -> None:
+    assert resolve_options("ucb", {"tau": "0.5"}) == {"window": 300, "c": 1.0, "tau": 0.5}
+    assert resolve_options("sequential", {"order": "b,a"})["order"] == ["b", "a"]
+
+
+@pytest.mark.parametrize("name", ["ucb", "uniform", "sequential", "thompson"])
+def test_resolved_options_rebuild_the_same_options(name: str) -> None:
+    resolved = resolve_options(name)
+    assert resolve_options(name, resolved) == resolved
+    assert build_scheduler(name, DISTS, seed=0, options=resolved).options == build_scheduler(name, DISTS, seed=0).options

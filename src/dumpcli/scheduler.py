@@ -288,6 +288,15 @@ def build_scheduler(
     return cls(distributions, np.random.default_rng(seed), parsed)
 
 
+def resolve_options(name: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every option of scheduler `name`, defaults filled in and values typed, for config.yaml.
+
+    Validates exactly as `build_scheduler` does, so a bad option fails before a run starts.
+    """
+    cls = get_scheduler_class(name)
+    return dataclasses.asdict(parse_options(name, cls, options or {}))
+
+
 def parse_option_pairs(pairs: Sequence[str]) -> dict[str, str]:
     """`["window=100", "c=0.5"]` -> `{"window": "100", "c": "0.5"}` (values converted later by type)."""
     out: dict[str, str] = {}
