@@ -13,6 +13,8 @@ import typer
 from typer.exceptions import TyperException
 
 from dumpcli import __version__
+from dumpcli.commands import inspect as inspect_cmd
+from dumpcli.commands import prepare as prepare_cmd
 from dumpcli.commands import schedulers as schedulers_cmd
 from dumpcli.errors import DumpError
 
@@ -44,6 +46,8 @@ def _root(
 
 
 app.command("schedulers")(schedulers_cmd.schedulers)
+app.add_typer(prepare_cmd.app, name="prepare")
+app.command("inspect")(inspect_cmd.inspect)
 
 
 def main(argv: list[str] | None = None) -> int:

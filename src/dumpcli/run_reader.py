@@ -1,0 +1,291 @@
+"""Read run dirs (docs/formats.md) as columns, incrementally: what `dump inspect` is built on.
+
+    reader = RunReader(Path("runs/ucb")); reader.poll(); run = reader.run()
+    run.metrics.columns["reward"], run.metrics.dists["kk-3"]["probability"]   # float64 [steps]
+
+metrics.jsonl can hold 100k+ steps, so it is parsed column-wise by pyarrow's JSON reader with an
+explicit schema (only the keys inspect uses), not one `json.loads` per line; `RunReader.poll()`
+reads only the bytes appended since the last poll, which is what `--follow` needs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from dumpcli.errors import DumpError
+from dumpcli.fsutil import read_jsonl
+
+FORMAT_VERSION = 1  # the run-dir format this reader understands
+TOP_FIELDS = ("step", "time", "elapsed_s", "reward", "tokens_per_second", "step_time_s")
+DIST_FIELDS = ("probability", "prompts", "reward", "abs_advantage")
+_CHECKPOINT = re.compile(r"step-(\d+)")  # complete checkpoints only; temp dirs start with "."
+
+
+@dataclass
+class Metrics:
+    """metrics.jsonl as float64 columns [N]; a distribution absent from a step reads NaN (prompts 0)."""
+
+    columns: dict[str, np.ndarray] = field(default_factory=lambda: {k: np.zeros(0) for k in TOP_FIELDS})
+    dists: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    scheduler: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.columns["step"])
+
+    def extend(self, other: Metrics) -> None:
+        n, m = len(self), len(other)
+        for k in TOP_FIELDS:
+            self.columns[k] = np.concatenate([self.columns[k], other.columns[k]])
+        for name in list(self.dists) + [d for d in other.dists if d not in self.dists]:
+            mine = self.dists.get(name) or missing_dist(n)
+            theirs = other.dists.get(name) or missing_dist(m)
+            self.dists[name] = {k: np.concatenate([mine[k], theirs[k]]) for k in DIST_FIELDS}
+        self.scheduler = other.scheduler or self.scheduler
+
+
+def missing_dist(n: int) -> dict[str, np.ndarray]:
+    cols = {k: np.full(n, np.nan) for k in DIST_FIELDS}
+    cols["prompts"] = np.zeros(n)
+    return cols
+
+
+def parse_metrics(data: bytes, where: str, first_line: int = 1) -> Metrics:
+    """Parse whole metrics.jsonl lines (`data` ends at a line end) into columns."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    lines = [ln for ln in (data.split(b"\n", 1)[0], data.rstrip(b"\n").rsplit(b"\n", 1)[-1]) if ln.strip()]
+    if not lines:
+        return Metrics()
+    try:
+        ends = [json.loads(ln) for ln in lines]
+    except json.JSONDecodeError:
+        _raise_bad_line(data, where, first_line)
+    names = list(dict.fromkeys(n for row in ends for n in (row.get("distributions") or {})))
+    dist_type = pa.struct([(k, pa.float64()) for k in DIST_FIELDS])
+    schema = pa.schema(
+        [(k, pa.float64()) for k in TOP_FIELDS] + [("distributions", pa.struct([(n, dist_type) for n in names]))]
+    )
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    try:
+        table = pj.read_json(pa.BufferReader(data), parse_options=options)
+    except pa.ArrowInvalid as e:
+        _raise_bad_line(data, where, first_line, str(e))
+    out = Metrics(scheduler=ends[-1].get("scheduler"))
+    out.columns = {k: _column(table.column(k)) for k in TOP_FIELDS}
+    dists = table.column("distributions").combine_chunks()
+    for n in names:
+        cols = {k: _column(dists.field(n).field(k)) for k in DIST_FIELDS}
+        cols["prompts"] = np.nan_to_num(cols["prompts"])
+        out.dists[n] = cols
+    return out
+
+
+def _column(arr: Any) -> np.ndarray:
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _raise_bad_line(data: bytes, where: str, first_line: int, detail: str = "") -> None:
+    """Name the first line that is not a metrics object (slow path, only on corrupt files)."""
+    for i, line in enumerate(data.split(b"\n")):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DumpError(f"{where}:{first_line + i}: not valid JSON ({e.msg}); the run's metrics are corrupt") from None
+        if not isinstance(row, dict) or not isinstance(row.get("distributions", {}), dict):
+            raise DumpError(f"{where}:{first_line + i}: not a metrics object (see docs/formats.md)")
+    raise DumpError(f"{where}: does not follow the run-dir format in docs/formats.md ({detail.splitlines()[0]})")
+
+
+@dataclass
+class Run:
+    """One run dir as read so far."""
+
+    path: Path
+    config: dict[str, Any]
+    metrics: Metrics
+    evals: list[dict[str, Any]]
+    difficulty: dict[str, float]
+    checkpoint_step: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name
+
+    @property
+    def total_steps(self) -> int | None:
+        return total_steps(self.config)
+
+    @property
+    def step(self) -> int | None:
+        return int(self.metrics.columns["step"][-1]) if len(self.metrics) else None
+
+    @property
+    def finished(self) -> bool:
+        total = self.total_steps
+        return total is not None and self.step is not None and self.step >= total
+
+    def distribution_names(self) -> list[str]:
+        """Easy to hard when the data says how hard each is, else in natural name order (kk-3 < kk-10)."""
+        names = list(dict.fromkeys([*self.metrics.dists, *(n for e in self.evals for n in e.get("distributions", {}))]))
+        return sorted(names, key=lambda n: (self.difficulty.get(n, float("inf")), natural_key(n)))
+
+
+def natural_key(name: str) -> list[Any]:
+    return [(0, int(tok), "") if tok.isdigit() else (1, 0, tok) for tok in re.split(r"(\d+)", name) if tok]
+
+
+def total_steps(config: dict[str, Any]) -> int | None:
+    """The run's planned number of optimizer steps, from the resolved config."""
+    for section, key in (("run", "steps"), ("run", "max_steps"), ("run", "total_steps"), ("grpo", "steps")):
+        value = (config.get(section) or {}).get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+class RunReader:
+    """Reads a run dir incrementally: each `poll()` parses only what was appended since the last one.
+
+    Tolerates what a live run looks like: no files yet, a last line still being written, a
+    checkpoint temp dir, metrics.jsonl restarted from scratch.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.config: dict[str, Any] | None = None
+        self.metrics = Metrics()
+        self._offset = 0
+        self._lines = 0
+        self._evals: list[dict[str, Any]] = []
+        self._evals_stamp: tuple[int, int] | None = None
+        self._difficulty: dict[str, float] = {}
+
+    @property
+    def started(self) -> bool:
+        return self.config is not None
+
+    def poll(self) -> int:
+        """Read what is new; returns the number of new steps."""
+        if self.config is None:
+            self._read_config()
+            if self.config is None:
+                return 0
+        new = self._read_metrics()
+        self._read_evals()
+        return new
+
+    def run(self) -> Run:
+        if self.config is None:
+            raise DumpError(f"{self.path} has no config.yaml yet; is `dump train` writing it?")
+        return Run(self.path, self.config, self.metrics, self._evals, self._difficulty, _latest_checkpoint(self.path))
+
+    def _read_config(self) -> None:
+        file = self.path / "config.yaml"
+        if not file.is_file():
+            return
+        try:
+            config = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise DumpError(f"{file} is not valid YAML ({type(e).__name__}); was it edited by hand?") from None
+        if not isinstance(config, dict):
+            raise DumpError(f"{file} is not a run config (expected a mapping with format_version: {FORMAT_VERSION})")
+        version = config.get("format_version")
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            raise DumpError(
+                f"{self.path} was written by a newer dump (run format_version {version}, this dump reads "
+                f"{FORMAT_VERSION}); upgrade dump to inspect it"
+            )
+        if version != FORMAT_VERSION:
+            raise DumpError(f"{file} has format_version {version!r}; expected {FORMAT_VERSION} (see docs/formats.md)")
+        self.config = config
+        self._difficulty = _difficulties(config, self.path)
+
+    def _read_metrics(self) -> int:
+        file = self.path / "metrics.jsonl"
+        try:
+            with open(file, "rb") as f:
+                size = f.seek(0, 2)
+                if size < self._offset:  # the file was started over (a new run in the same dir)
+                    self.metrics, self._offset, self._lines = Metrics(), 0, 0
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return 0
+        end = data.rfind(b"\n") + 1
+        tail = data[end:]
+        if tail.strip() and _is_object(tail):  # complete object whose newline has not landed yet
+            data, end = data + b"\n", len(data)
+        else:
+            data = data[:end]
+        if not data.strip():
+            return 0
+        chunk = parse_metrics(data, str(file), self._lines + 1)
+        self._offset += end
+        self._lines += data.count(b"\n")
+        self.metrics.extend(chunk)
+        return len(chunk)
+
+    def _read_evals(self) -> None:
+        file = self.path / "eval.jsonl"
+        try:
+            stat = file.stat()
+        except FileNotFoundError:
+            return
+        if (stat.st_size, stat.st_mtime_ns) == self._evals_stamp:
+            return
+        try:
+            self._evals = [e for e in read_jsonl(file) if isinstance(e, dict) and "step" in e]
+        except ValueError as e:
+            raise DumpError(f"{e}; the run's eval.jsonl is corrupt") from None
+        self._evals_stamp = (stat.st_size, stat.st_mtime_ns)
+
+
+def _is_object(text: bytes) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except json.JSONDecodeError:
+        return False
+
+
+def _latest_checkpoint(path: Path) -> int | None:
+    try:
+        steps = [int(m.group(1)) for p in (path / "checkpoints").iterdir() if (m := _CHECKPOINT.fullmatch(p.name))]
+    except OSError:  # no checkpoints yet, or the folder changed under us
+        return None
+    return max(steps, default=None)
+
+
+def _difficulties(config: dict[str, Any], run_dir: Path) -> dict[str, float]:
+    """Difficulty per distribution, from the config or else the dataset dir it names."""
+    data = config.get("data") or {}
+    listed = data.get("distributions") if isinstance(data, dict) else None
+    entries: list[Any] = listed if isinstance(listed, list) else []
+    if not entries and isinstance(data, dict):
+        for value in data.values():
+            if not isinstance(value, str):
+                continue
+            for base in (Path.cwd(), run_dir, run_dir.parent):
+                manifest = base / value / "dataset.yaml"
+                if manifest.is_file():
+                    try:
+                        entries = (yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}).get("distributions", [])
+                    except (yaml.YAMLError, AttributeError, OSError):
+                        entries = []
+                    break
+            if entries:
+                break
+    return {
+        str(e["name"]): float(e["difficulty"])
+        for e in entries
+        if isinstance(e, dict) and "name" in e and isinstance(e.get("difficulty"), (int, float))
+    }

@@ -1,0 +1,159 @@
+"""Hand-made run dirs in exactly the format of docs/formats.md, for the `dump inspect` tests.
+
+A small simulated curriculum: distribution i of K gets solvable as "skill" grows with the step,
+so easy ones are learned first and a UCB-like softmax over p(1-p) moves from easy to hard.
+
+Run as a script it is the live writer of the --follow tests (and a demo for people):
+
+    python tests/inspect_fixtures.py runs/fake --steps 30 --sleep 0.2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+NAMES = ["ladder-1", "ladder-2", "ladder-3", "ladder-4"]
+T0 = 1764160000.0
+BATCH = 8  # prompt slots per step
+STEP_TIME = 2.0  # simulated seconds per step
+
+
+def config_dict(total_steps: int, names: list[str] = NAMES, scheduler: str = "ucb", **extra: Any) -> dict[str, Any]:
+    """A resolved config.yaml: format_version, dump_version, then the config sections."""
+    options = {"c": 1.0, "tau": 0.1, "window": 32} if scheduler == "ucb" else {}
+    config: dict[str, Any] = {
+        "format_version": 1,
+        "dump_version": "0.1.0",
+        "model": {"name": "tiny-random"},
+        "data": {
+            "path": "data/ladder",
+            "distributions": [{"name": n, "difficulty": i + 1} for i, n in enumerate(names)],
+        },
+        "grpo": {"num_generations": 4, "learning_rate": 2e-4},
+        "scheduler": {"name": scheduler, "options": options},
+        "run": {"steps": total_steps, "seed": 0},
+    }
+    config.update(extra)
+    return config
+
+
+def solve_rate(i: int, k: int, step: int, total: int) -> float:
+    """Chance the simulated model solves distribution i of k at `step`: easy ones first."""
+    skill = 1.15 * step / max(total, 1)
+    difficulty = (i + 1) / k
+    return 1 / (1 + math.exp(-10 * (skill - difficulty)))
+
+
+def metrics_row(step: int, total: int, names: list[str] = NAMES, seed: int = 0) -> dict[str, Any]:
+    """One metrics.jsonl object, with every documented key."""
+    rng = random.Random(seed * 1_000_003 + step)
+    k = len(names)
+    rates = [solve_rate(i, k, step - 1, total) for i in range(k)]
+    learn = [2 * r * (1 - r) for r in rates]
+    weights = [math.exp(x / 0.1) for x in learn]
+    probs = [w / sum(weights) for w in weights]
+    counts = [0] * k
+    for _ in range(BATCH):
+        counts[rng.choices(range(k), weights=probs)[0]] += 1
+    dists = {}
+    for i, name in enumerate(names):
+        drawn = counts[i] > 0
+        reward = min(1.0, max(0.0, rates[i] + rng.uniform(-0.1, 0.1)))
+        dists[name] = {
+            "probability": round(probs[i], 6),
+            "prompts": counts[i],
+            "reward": round(reward, 4) if drawn else None,
+            "abs_advantage": round(learn[i], 4) if drawn else None,
+        }
+    batch_reward = sum(counts[i] * rates[i] for i in range(k)) / BATCH
+    return {
+        "step": step, "time": T0 + step * STEP_TIME, "elapsed_s": step * STEP_TIME,
+        "loss": 0.01, "reward": round(batch_reward, 4), "reward_std": 0.3, "frac_reward_zero_std": 0.25,
+        "kl": 0.0004, "clip_ratio": 0.0, "grad_norm": 0.8, "learning_rate": 0.0002,
+        "completions/mean_length": 14.2, "completions/clipped_ratio": 0.5,
+        "tokens_per_second": 300.0 + step % 7, "step_time_s": STEP_TIME,
+        "rewards/answer": round(batch_reward, 4),
+        "scheduler": "ucb",
+        "distributions": dists,
+    }  # fmt: skip
+
+
+def eval_row(step: int, total: int, names: list[str] = NAMES) -> dict[str, Any]:
+    """One eval.jsonl object."""
+    k = len(names)
+    per = {n: solve_rate(i, k, step, total) for i, n in enumerate(names)}
+    dists = {n: {"reward": round(r, 4), "accuracy": round(r, 4), "n": 20} for n, r in per.items()}
+    mean = sum(per.values()) / k
+    return {"step": step, "time": T0 + step * STEP_TIME + 1, "reward": round(mean, 4), "accuracy": round(mean, 4), "distributions": dists}
+
+
+def append_line(path: Path, obj: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(obj) + "\n")
+        f.flush()
+
+
+def write_config(run_dir: Path, config: dict[str, Any]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
+def write_run(
+    run_dir: Path,
+    steps: int,
+    total: int | None = None,
+    names: list[str] = NAMES,
+    eval_every: int = 5,
+    scheduler: str = "ucb",
+    seed: int = 0,
+) -> Path:
+    """A run dir with `steps` logged steps of `total` planned, evals every `eval_every` steps, checkpoints."""
+    total = total or steps
+    write_config(run_dir, config_dict(total, names, scheduler))
+    lines = [json.dumps(metrics_row(s, total, names, seed)) for s in range(1, steps + 1)]
+    (run_dir / "metrics.jsonl").write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
+    evals = [json.dumps(eval_row(s, total, names)) for s in range(0, steps + 1, eval_every)] if eval_every else []
+    (run_dir / "eval.jsonl").write_text("".join(ln + "\n" for ln in evals), encoding="utf-8")
+    if eval_every:
+        for s in range(eval_every, steps + 1, eval_every):
+            (run_dir / "checkpoints" / f"step-{s:06d}" / "adapter").mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def write_live(run_dir: Path, steps: int, sleep: float, eval_every: int = 5) -> None:
+    """Write a run the way `dump train` does: config first, then one line per step, with pauses."""
+    write_config(run_dir, config_dict(steps))
+    time.sleep(sleep)
+    for s in range(1, steps + 1):
+        if eval_every and s % eval_every == 0:
+            # a checkpoint being written: temp dir first, renamed when complete
+            tmp = run_dir / "checkpoints" / f".step-{s:06d}.x1y2.tmp"
+            (tmp / "adapter").mkdir(parents=True)
+        line = json.dumps(metrics_row(s, steps))
+        with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            # half a line first, so readers see a partly written last line
+            f.write(line[: len(line) // 2])
+            f.flush()
+            time.sleep(sleep / 2)
+            f.write(line[len(line) // 2 :] + "\n")
+        if eval_every and s % eval_every == 0:
+            append_line(run_dir / "eval.jsonl", eval_row(s, steps))
+            tmp.rename(run_dir / "checkpoints" / f"step-{s:06d}")
+        time.sleep(sleep / 2)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Write a fake run dir live, like `dump train` does.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--sleep", type=float, default=0.2)
+    args = parser.parse_args()
+    write_live(args.run_dir, args.steps, args.sleep)
