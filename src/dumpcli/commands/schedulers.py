@@ -8,11 +8,13 @@ import typer
 from rich.table import Table
 
 from dumpcli.output import human_console, print_json
-from dumpcli.scheduler import available_schedulers, get_scheduler_class
 
 
 def describe_schedulers() -> list[dict[str, Any]]:
     """Name, description, origin and options of each installed scheduler."""
+    # Imported here, not at the top: numpy and the plugins stay out of `dump --help`.
+    from dumpcli.scheduler import available_schedulers, get_scheduler_class
+
     out = []
     for name in available_schedulers():
         cls = get_scheduler_class(name)
