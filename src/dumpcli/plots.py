@@ -46,7 +46,6 @@ def plot_runs(runs: list[Run], out: Path, *, window: int = 20) -> Path:
         axes[0, col].set_title(_title(run, label), fontsize=10)
         axes[2, col].set_xlabel("step")
     axes[0, 0].set_ylabel("sampling probability")
-    axes[1, 0].set_ylabel("train reward (smoothed)")
     axes[2, 0].set_ylabel("eval " + ("accuracy" if _has_accuracy(runs) else "reward"))
     for ax in axes.flat:
         ax.grid(alpha=0.25, linewidth=0.6)
@@ -74,7 +73,8 @@ def _title(run: Run, label: str) -> str:
     sched = run.config.get("scheduler")
     name = sched.get("name") if isinstance(sched, dict) else sched
     total = run.total_steps
-    return f"{label} — {name or run.metrics.scheduler or '?'}, step {run.step}" + (f"/{total}" if total else "")
+    name = name or run.metrics.scheduler or "?"
+    return (label if label == name else f"{label} ({name})") + f", step {run.step}" + (f"/{total}" if total else "")
 
 
 def _bins(n: int) -> np.ndarray:
@@ -111,7 +111,7 @@ def _draw_rewards(ax: Any, run: Run, names: list[str], colors: dict[str, Any], w
             continue
         ax.plot(steps, smooth(cols["reward"], span)[starts], color=colors[n], linewidth=1.4)
     ax.plot(steps, smooth(m.columns["reward"], span)[starts], color="black", linewidth=2.0, linestyle="--")
-    ax.text(0.01, 0.97, f"dashed: whole batch; smoothed over {span} steps", transform=ax.transAxes, fontsize=8, va="top", color="0.3")
+    ax.set_ylabel(f"train reward\n(mean of last {span} steps)" if ax.get_subplotspec().is_first_col() else "")
 
 
 def _draw_evals(ax: Any, run: Run, names: list[str], colors: dict[str, Any]) -> None:

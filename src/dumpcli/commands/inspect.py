@@ -159,28 +159,36 @@ def _run_caption(s: dict[str, Any]) -> str:
 
 def render_comparison(c: dict[str, Any]) -> RenderableType:
     runs = c["runs"]
-    overview = Table(title="[bold]runs[/]", title_justify="left")
-    cols = ["run", "scheduler", "steps", "elapsed", "reward", "eval acc", "eval reward", "reward AUC", "mean reward"]
+    overview = _table("runs", "bold green: best of the runs; reward AUC: area under the training reward curve")
+    # (header, value per run, format, better is higher)
+    numeric = [
+        ("reward", [s["reward"] for s in runs], ".3f", True),
+        ("eval acc", [(s["eval"] or {}).get("accuracy") for s in runs], ".3f", True),
+        ("eval rew", [(s["eval"] or {}).get("reward") for s in runs], ".3f", True),
+        ("reward AUC", [s["reward_auc"] for s in runs], ".1f", True),
+    ]
     if c["target"] is not None:
-        cols.append(f"steps to ≥{c['target']:g}")
-    for col in cols:
-        overview.add_column(col, justify="left" if col in ("run", "scheduler") else "right")
-    for s in runs:
-        e = s["eval"] or {}
-        row = [s["name"], s["scheduler"]["name"] or "?", f"{s['step']}/{s['total_steps'] or '?'}", _duration(s["elapsed_s"]),
-               _num(s["reward"]), _num(e.get("accuracy")), _num(e.get("reward")), _num(s["reward_auc"], ".1f"), _num(s["mean_reward"])]  # fmt: skip
-        if c["target"] is not None:
-            row.append(str(s["steps_to_target"]) if s["steps_to_target"] is not None else "not reached")
-        overview.add_row(*row)
+        numeric.append((f"steps to {c['target']:g}", [s["steps_to_target"] for s in runs], "d", False))
+    overview.add_column("run", no_wrap=True)
+    overview.add_column("step", justify="right", no_wrap=True)
+    for header, *_ in numeric:
+        overview.add_column(header, justify="right", no_wrap=True)
+    for i, s in enumerate(runs):
+        sched = s["scheduler"]["name"] or "?"
+        cells = [s["name"] if s["name"] == sched else f"{s['name']} [dim]({sched})[/]", f"{s['step']}/{s['total_steps'] or '?'}"]
+        for header, values, fmt, higher in numeric:
+            present = [v for v in values if v is not None]
+            best = (max if higher else min)(present, default=None)
+            v = values[i]
+            text = ("never" if fmt == "d" else "–") if v is None else format(v, fmt)
+            cells.append(f"[bold green]{text}[/]" if v is not None and v == best and len(runs) > 1 else text)
+        overview.add_row(*cells)
     use_acc = any(v and v["accuracy"] is not None for d in c["distributions"] for v in d["final_eval"].values())
     metric = "accuracy" if use_acc else "reward"
-    per_dist = Table(
-        title=f"[bold]final eval {metric} per distribution[/] (prompts drawn)", title_justify="left",
-        caption="bold green: the best run on that distribution", caption_justify="left",
-    )  # fmt: skip
-    per_dist.add_column("distribution")
+    per_dist = _table(f"final eval {metric} per distribution (prompts drawn)", "bold green: the best run on that distribution")
+    per_dist.add_column("distribution", no_wrap=True)
     for s in runs:
-        per_dist.add_column(s["name"], justify="right")
+        per_dist.add_column(s["name"], justify="right", no_wrap=True)
     for d in c["distributions"]:
         values = {name: (v or {}).get(metric) for name, v in d["final_eval"].items()}
         best = max((v for v in values.values() if v is not None), default=None)
@@ -190,7 +198,14 @@ def render_comparison(c: dict[str, Any]) -> RenderableType:
             cell = f"{_num(v)} ({d['prompts'].get(s['name'], 0)})"
             cells.append(f"[bold green]{cell}[/]" if v is not None and v == best and len(runs) > 1 else cell)
         per_dist.add_row(d["name"], *cells)
-    return Group(overview, per_dist)
+    return Group(overview, Text(""), per_dist)
+
+
+def _table(title: str, caption: str) -> Table:
+    return Table(
+        title=f"[bold]{title}[/]", title_justify="left", caption=caption, caption_justify="left",
+        box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False,
+    )  # fmt: skip
 
 
 def _num(value: float | None, fmt: str = ".3f") -> str:

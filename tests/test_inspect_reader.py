@@ -1,0 +1,158 @@
+"""Reading run dirs for `dump inspect`: live files, partial lines, large files, odd runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from inspect_fixtures import NAMES, config_dict, metrics_row, write_config, write_run
+
+from dumpcli.errors import DumpError
+from dumpcli.inspection import load_run
+from dumpcli.run_reader import RunReader
+
+
+def test_truncated_last_line_is_skipped(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", steps=6, total=10)
+    line = json.dumps(metrics_row(7, 10))
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(line[:40])
+    assert load_run(run_dir).step == 6
+
+
+def test_complete_last_line_without_newline_is_read(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", steps=6, total=10)
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(metrics_row(7, 10)))
+    assert load_run(run_dir).step == 7
+
+
+def test_poll_reads_only_what_was_appended_and_finishes_a_half_line(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", steps=3, total=10)
+    reader = RunReader(run_dir)
+    assert reader.poll() == 3
+    line = json.dumps(metrics_row(4, 10))
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(line[:100])
+    assert reader.poll() == 0
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(line[100:] + "\n")
+    assert reader.poll() == 1
+    assert list(reader.metrics.columns["step"]) == [1, 2, 3, 4]
+
+
+def test_poll_starts_over_when_metrics_file_is_rewritten(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", steps=8, total=10)
+    reader = RunReader(run_dir)
+    reader.poll()
+    (run_dir / "metrics.jsonl").write_text(json.dumps(metrics_row(1, 10)) + "\n")
+    reader.poll()
+    assert list(reader.metrics.columns["step"]) == [1]
+
+
+def test_run_without_files_yet_is_not_started(tmp_path: Path) -> None:
+    reader = RunReader(tmp_path / "not-yet")
+    assert reader.poll() == 0
+    assert not reader.started
+
+
+def test_corrupt_line_in_the_middle_is_named(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", steps=5, total=10)
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    lines[2] = lines[2][:50]
+    (run_dir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DumpError, match=r"metrics.jsonl:3: not valid JSON"):
+        load_run(run_dir)
+
+
+def test_columns_match_a_line_by_line_json_read_of_a_multi_block_file(tmp_path: Path) -> None:
+    # ~2.5 MB: pyarrow parses it in several blocks, which must line up with json.loads per line
+    run_dir = write_run(tmp_path / "run", steps=2000, total=2000, names=[f"kk-{i}" for i in range(3, 13)], eval_every=0)
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    m = load_run(run_dir).metrics
+    assert np.array_equal(m.columns["step"], [r["step"] for r in rows])
+    assert np.allclose(m.columns["reward"], [r["reward"] for r in rows])
+    expected = [r["distributions"]["kk-7"]["reward"] for r in rows]
+    assert np.array_equal(np.isnan(m.dists["kk-7"]["reward"]), [v is None for v in expected])
+    assert m.dists["kk-12"]["prompts"].sum() == sum(r["distributions"]["kk-12"]["prompts"] for r in rows)
+
+
+def test_distribution_absent_from_early_steps_reads_zero_prompts_there(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    write_config(run_dir, config_dict(10, NAMES + ["late"]))
+    first = [json.dumps(metrics_row(s, 10, NAMES)) for s in (1, 2)]
+    later = [json.dumps(metrics_row(s, 10, NAMES + ["late"])) for s in (3, 4)]
+    (run_dir / "metrics.jsonl").write_text("\n".join(first) + "\n")
+    reader = RunReader(run_dir)
+    reader.poll()
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write("\n".join(later) + "\n")
+    reader.poll()
+    late = reader.metrics.dists["late"]
+    assert list(late["prompts"][:2]) == [0, 0]
+    assert np.isnan(late["probability"][:2]).all() and not np.isnan(late["probability"][2:]).any()
+
+
+def test_checkpoint_being_written_is_not_reported(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", steps=12, total=20, eval_every=5)
+    (run_dir / "checkpoints" / ".step-000012.abc.tmp" / "adapter").mkdir(parents=True)
+    assert load_run(run_dir).checkpoint_step == 10
+
+
+def test_distributions_are_ordered_by_config_difficulty(tmp_path: Path) -> None:
+    names = ["hard", "easy", "mid"]
+    config = config_dict(4, names)
+    config["data"]["distributions"] = [{"name": n, "difficulty": d} for n, d in (("hard", 9), ("easy", 1), ("mid", 5))]
+    run_dir = tmp_path / "run"
+    write_config(run_dir, config)
+    (run_dir / "metrics.jsonl").write_text(json.dumps(metrics_row(1, 4, names)) + "\n")
+    assert load_run(run_dir).distribution_names() == ["easy", "mid", "hard"]
+
+
+def test_difficulty_comes_from_the_dataset_dir_the_config_names(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dataset.yaml").write_text(
+        "format: dump-dataset\nformat_version: 1\ndistributions:\n"
+        "  - {name: b, difficulty: 1}\n  - {name: a, difficulty: 2}\n"
+    )
+    config = config_dict(4, ["a", "b"])
+    config["data"] = {"path": str(data)}
+    run_dir = tmp_path / "run"
+    write_config(run_dir, config)
+    (run_dir / "metrics.jsonl").write_text(json.dumps(metrics_row(1, 4, ["a", "b"])) + "\n")
+    run = load_run(run_dir)
+    assert run.distribution_names() == ["b", "a"]
+    assert run.difficulty == {"b": 1.0, "a": 2.0}
+
+
+def test_without_difficulty_names_sort_naturally(tmp_path: Path) -> None:
+    names = ["kk-10", "kk-9", "kk-3"]
+    config = config_dict(4, names)
+    config["data"] = {}
+    run_dir = tmp_path / "run"
+    write_config(run_dir, config)
+    (run_dir / "metrics.jsonl").write_text(json.dumps(metrics_row(1, 4, names)) + "\n")
+    assert load_run(run_dir).distribution_names() == ["kk-3", "kk-9", "kk-10"]
+
+
+def test_newer_format_version_is_refused(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", steps=2)
+    write_config(run_dir, config_dict(2) | {"format_version": 2})
+    with pytest.raises(DumpError, match="newer dump"):
+        load_run(run_dir)
+
+
+def test_parent_of_run_dirs_is_refused_with_the_runs_it_holds(tmp_path: Path) -> None:
+    write_run(tmp_path / "runs" / "ucb", steps=2)
+    write_run(tmp_path / "runs" / "uniform", steps=2)
+    with pytest.raises(DumpError, match=r"not a run dir .*runs/ucb .*runs/uniform"):
+        load_run(tmp_path / "runs")
+
+
+def test_run_with_no_steps_is_refused(tmp_path: Path) -> None:
+    write_config(tmp_path / "run", config_dict(5))
+    with pytest.raises(DumpError, match="no steps yet"):
+        load_run(tmp_path / "run")
