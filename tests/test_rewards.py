@@ -1,0 +1,117 @@
+"""The kk, arith and ladder rewards: documented values, edge cases, registry names."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import string
+
+import pytest
+
+from dumpcli.rewards import get_reward
+from dumpcli.rewards.arith import arith_reward
+from dumpcli.rewards.kk import kk_reward
+from dumpcli.rewards.ladder import ladder_reward
+
+TRUTH = "(1) Emma is a knight\n(2) Liam is a knave\n(3) Zoey is a knave"
+
+
+def think(answer: str, before: str = "<think>I reason.</think>", after: str = "") -> str:
+    return f"{before}<answer>{answer}</answer>{after}"
+
+
+@pytest.mark.parametrize(
+    ("completion", "expected"),
+    [
+        (think(TRUTH), 3.0),
+        (think("(1) Emma is a knight\n(2) Liam is a knight\n(3) Zoey is a knave"), -0.5),
+        (think("(1) Emma is a knight\n(2) Liam is a knave"), -1.0),  # a name missing
+        (think(TRUTH + "\nAlso Emma is not a knave."), -1.0),  # extra knight/knave mention
+        (think(TRUTH.lower()), 3.0),  # names match case-insensitively
+        (think(TRUTH.upper().replace("IS A", "is a")), 3.0),
+        (think(TRUTH, after="\nThanks for asking!"), 3.0),  # text after </answer> is allowed
+        (think(""), -1.0),  # empty answer: does not parse
+        (think(TRUTH, before="I reason.</think>"), -3.0),  # <think> missing
+        (think(TRUTH, before="<think>a</think>b</think>"), -3.0),  # repeated tag
+        (think(TRUTH) + "<answer>x</answer>", -3.0),  # repeated answer block
+        ("<think>a<answer>" + TRUTH + "</answer></think>", -3.0),  # wrong order
+        ("<think>I give up", -3.0),  # nothing closed
+        (think("Emma, Liam and Zoey are knights and knaves"), -1.0),  # unparseable
+    ],
+)
+def test_kk_reward_gives_the_documented_value(completion: str, expected: float) -> None:
+    assert kk_reward(completion, TRUTH).reward == expected
+
+
+def test_kk_reward_parts_and_correct_flag() -> None:
+    good = kk_reward(think(TRUTH), TRUTH)
+    assert good.parts == {"format": 1.0, "answer": 2.0} and good.correct
+    wrong = kk_reward(think(TRUTH.replace("Liam is a knave", "Liam is a knight")), TRUTH)
+    assert wrong.parts == {"format": 1.0, "answer": -1.5} and not wrong.correct
+    bad = kk_reward("no tags", TRUTH)
+    assert bad.parts == {"format": -1.0, "answer": -2.0}
+
+
+def test_kk_reward_accepts_the_ground_truth_with_any_order_of_lines() -> None:
+    shuffled = "(3) Zoey is a knave\n(1) Emma is a knight\n(2) Liam is a knave"
+    assert kk_reward(think(shuffled), TRUTH).reward == 3.0
+
+
+@pytest.mark.parametrize(
+    ("completion", "answer", "reward", "correct"),
+    [
+        ("<answer>39</answer>", "39", 1.2, True),
+        ("<answer>17 + 22 = 39", "39", 1.0, True),  # no closing tag: last number counts
+        ("<answer>17 + 22 = 38</answer> no, 39", "39", 0.2, False),  # the tag's number counts
+        ("<answer>The answer is 1,234.</answer>", "1234", 1.2, True),
+        ("<answer>39.0</answer>", "39", 1.2, True),
+        ("<answer>-5</answer>", "5", 0.2, False),
+        ("<answer>I do not know</answer>", "4", 0.2, False),
+        ("<answer>", "4", 0.0, False),
+    ],
+)
+def test_arith_reward_gives_graded_credit(completion: str, answer: str, reward: float, correct: bool) -> None:
+    result = arith_reward(completion, answer)
+    assert result.reward == pytest.approx(reward) and result.correct is correct
+
+
+@pytest.mark.parametrize(
+    ("completion", "prefix", "length", "exact"),
+    [
+        ("=1284", 1.0, 1.0, 1.0),
+        ("=1294", 0.5, 1.0, 0.0),  # two leading positions right
+        ("=2184", 0.0, 1.0, 0.0),  # positions after the first mistake earn nothing
+        ("=12845", 1.0, 0.0, 0.0),  # one digit too many
+        ("=12a84", 0.5, 1.0, 0.0),  # four digits among other characters
+        ("=", 0.0, 0.0, 0.0),
+        ("=1284\nreverse 77", 1.0, 1.0, 1.0),  # only the first line counts
+        (" 1284 ", 1.0, 1.0, 1.0),  # without the prefill, spaces stripped
+    ],
+)
+def test_ladder_reward_partial_credit(completion: str, prefix: float, length: float, exact: float) -> None:
+    result = ladder_reward(completion, "1284")
+    assert result.parts == {"prefix": prefix, "length": length, "exact": exact}
+    assert result.reward == pytest.approx(0.8 * prefix + 0.1 * length + 0.1 * exact)
+    assert result.correct is (exact == 1.0)
+
+
+def _random_group_has_signal(length: int, rng: random.Random, group: int = 8) -> bool:
+    """A random character model: L+4 tokens from printable ASCII + newline (EOS ~ 1 in 100)."""
+    alphabet = string.printable[:95] + "\n"
+    answer = "".join(rng.choice(string.digits) for _ in range(length))
+    rewards = [ladder_reward("=" + "".join(rng.choice(alphabet) for _ in range(length + 4)), answer).reward for _ in range(group)]
+    return statistics.pstdev(rewards) > 0
+
+
+def test_ladder_reward_separates_easy_and_hard_levels_for_a_random_model() -> None:
+    rng = random.Random(0)
+    short = sum(_random_group_has_signal(1, rng) for _ in range(300)) / 300
+    long = sum(_random_group_has_signal(6, rng) for _ in range(300)) / 300
+    assert short > 0.8  # length 1: most groups have non-zero advantage
+    assert long < 0.15  # length 6: most groups are all equal
+
+
+def test_built_in_rewards_load_through_the_registry() -> None:
+    assert get_reward("kk") is kk_reward
+    assert get_reward("arith") is arith_reward
+    assert get_reward("ladder") is ladder_reward
