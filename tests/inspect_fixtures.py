@@ -26,23 +26,28 @@ BATCH = 8  # prompt slots per step
 STEP_TIME = 2.0  # simulated seconds per step
 
 
-def config_dict(total_steps: int, names: list[str] = NAMES, scheduler: str = "ucb", **extra: Any) -> dict[str, Any]:
-    """A resolved config.yaml: format_version, dump_version, then the config sections."""
-    options = {"c": 1.0, "tau": 0.1, "window": 32} if scheduler == "ucb" else {}
-    config: dict[str, Any] = {
+def config_dict(total_steps: int, scheduler: str = "ucb", data: str | None = None) -> dict[str, Any]:
+    """A resolved config.yaml as `dump train` writes it: format_version, dump_version, the sections."""
+    options = {"window": 32, "c": 1.0, "tau": 0.1} if scheduler == "ucb" else {}
+    return {
         "format_version": 1,
         "dump_version": "0.1.0",
-        "model": {"name": "tiny-random"},
-        "data": {
-            "path": "data/ladder",
-            "distributions": [{"name": n, "difficulty": i + 1} for i, n in enumerate(names)],
-        },
-        "grpo": {"num_generations": 4, "learning_rate": 2e-4},
+        "model": {"name": "tiny-random", "dtype": "auto", "lora": True},
+        "data": {"path": data, "recipe": "cpu-demo", "distributions": None, "eval_rows": 16},
+        "grpo": {"steps": total_steps, "batch_size": BATCH, "num_generations": 4, "lr": 2e-4},
         "scheduler": {"name": scheduler, "options": options},
-        "run": {"steps": total_steps, "seed": 0},
+        "run": {"out": None, "seed": 0, "eval_every": 5, "save_every": 5},
     }
-    config.update(extra)
-    return config
+
+
+def write_dataset_manifest(folder: Path, names: list[str], difficulties: list[float] | None = None) -> Path:
+    """dataset.yaml only (inspect reads difficulties from it; no tables needed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    difficulties = difficulties or list(range(1, len(names) + 1))
+    dists = [{"name": n, "source": "ladder", "difficulty": d, "reward": "ladder"} for n, d in zip(names, difficulties)]
+    manifest = {"format": "dump-dataset", "format_version": 1, "created_by": "dump 0.1.0", "distributions": dists}
+    (folder / "dataset.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
+    return folder
 
 
 def solve_rate(i: int, k: int, step: int, total: int) -> float:
@@ -131,7 +136,8 @@ def write_run(
 ) -> Path:
     """A run dir with `steps` logged steps of `total` planned, evals every `eval_every` steps, checkpoints."""
     total = total or steps
-    write_config(run_dir, config_dict(total, names, scheduler))
+    data = write_dataset_manifest(run_dir.parent / f"{run_dir.name}-data", names)
+    write_config(run_dir, config_dict(total, scheduler, str(data)))
     lines = [json.dumps(metrics_row(s, total, names, seed, scheduler)) for s in range(1, steps + 1)]
     (run_dir / "metrics.jsonl").write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
     evals = [json.dumps(eval_row(s, total, names, scheduler)) for s in range(0, steps + 1, eval_every)] if eval_every else []
@@ -144,7 +150,8 @@ def write_run(
 
 def write_live(run_dir: Path, steps: int, sleep: float, eval_every: int = 5) -> None:
     """Write a run the way `dump train` does: config first, then one line per step, with pauses."""
-    write_config(run_dir, config_dict(steps))
+    data = write_dataset_manifest(run_dir.parent / f"{run_dir.name}-data", NAMES)
+    write_config(run_dir, config_dict(steps, data=str(data)))
     time.sleep(sleep)
     for s in range(1, steps + 1):
         if eval_every and s % eval_every == 0:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from inspect_fixtures import NAMES, config_dict, metrics_row, write_config, write_run
+from inspect_fixtures import NAMES, config_dict, metrics_row, write_config, write_dataset_manifest, write_run
 
 from dumpcli.errors import DumpError
 from dumpcli.inspection import load_run
@@ -67,6 +67,28 @@ def test_corrupt_line_in_the_middle_is_named(tmp_path: Path) -> None:
         load_run(run_dir)
 
 
+def test_corrupt_line_appended_later_is_named_by_its_line_in_the_file(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", steps=5, total=10)
+    reader = RunReader(run_dir)
+    reader.poll()
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(metrics_row(6, 10)) + "\n" + "{oops\n" + json.dumps(metrics_row(7, 10)) + "\n")
+    with pytest.raises(DumpError, match=r"metrics.jsonl:7: not valid JSON"):
+        reader.poll()
+
+
+def test_newline_landing_after_a_complete_object_adds_no_step(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", steps=2, total=10)
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(metrics_row(3, 10)))
+    reader = RunReader(run_dir)
+    assert reader.poll() == 3
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write("\n" + json.dumps(metrics_row(4, 10)) + "\n")
+    assert reader.poll() == 1
+    assert list(reader.metrics.columns["step"]) == [1, 2, 3, 4]
+
+
 def test_columns_match_a_line_by_line_json_read_of_a_multi_block_file(tmp_path: Path) -> None:
     # ~2.5 MB: pyarrow parses it in several blocks, which must line up with json.loads per line
     run_dir = write_run(tmp_path / "run", steps=2000, total=2000, names=[f"kk-{i}" for i in range(3, 13)], eval_every=0)
@@ -81,7 +103,7 @@ def test_columns_match_a_line_by_line_json_read_of_a_multi_block_file(tmp_path: 
 
 def test_distribution_absent_from_early_steps_reads_zero_prompts_there(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    write_config(run_dir, config_dict(10, NAMES + ["late"]))
+    write_config(run_dir, config_dict(10))
     first = [json.dumps(metrics_row(s, 10, NAMES)) for s in (1, 2)]
     later = [json.dumps(metrics_row(s, 10, NAMES + ["late"])) for s in (3, 4)]
     (run_dir / "metrics.jsonl").write_text("\n".join(first) + "\n")
@@ -101,41 +123,37 @@ def test_checkpoint_being_written_is_not_reported(tmp_path: Path) -> None:
     assert load_run(run_dir).checkpoint_step == 10
 
 
-def test_distributions_are_ordered_by_config_difficulty(tmp_path: Path) -> None:
-    names = ["hard", "easy", "mid"]
-    config = config_dict(4, names)
-    config["data"]["distributions"] = [{"name": n, "difficulty": d} for n, d in (("hard", 9), ("easy", 1), ("mid", 5))]
+def run_with_names(tmp_path: Path, names: list[str], data: str | None) -> Path:
     run_dir = tmp_path / "run"
-    write_config(run_dir, config)
+    write_config(run_dir, config_dict(4, data=data))
     (run_dir / "metrics.jsonl").write_text(json.dumps(metrics_row(1, 4, names)) + "\n")
-    assert load_run(run_dir).distribution_names() == ["easy", "mid", "hard"]
+    return run_dir
 
 
-def test_difficulty_comes_from_the_dataset_dir_the_config_names(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "dataset.yaml").write_text(
-        "format: dump-dataset\nformat_version: 1\ndistributions:\n"
-        "  - {name: b, difficulty: 1}\n  - {name: a, difficulty: 2}\n"
-    )
-    config = config_dict(4, ["a", "b"])
-    config["data"] = {"path": str(data)}
-    run_dir = tmp_path / "run"
-    write_config(run_dir, config)
-    (run_dir / "metrics.jsonl").write_text(json.dumps(metrics_row(1, 4, ["a", "b"])) + "\n")
-    run = load_run(run_dir)
-    assert run.distribution_names() == ["b", "a"]
-    assert run.difficulty == {"b": 1.0, "a": 2.0}
+def test_distributions_are_ordered_by_the_dataset_difficulty(tmp_path: Path) -> None:
+    data = write_dataset_manifest(tmp_path / "data", ["hard", "easy", "mid"], [9, 1, 5])
+    run = load_run(run_with_names(tmp_path, ["hard", "easy", "mid"], str(data)))
+    assert run.distribution_names() == ["easy", "mid", "hard"]
+    assert run.difficulty == {"hard": 9.0, "easy": 1.0, "mid": 5.0}
 
 
-def test_without_difficulty_names_sort_naturally(tmp_path: Path) -> None:
-    names = ["kk-10", "kk-9", "kk-3"]
-    config = config_dict(4, names)
-    config["data"] = {}
-    run_dir = tmp_path / "run"
-    write_config(run_dir, config)
-    (run_dir / "metrics.jsonl").write_text(json.dumps(metrics_row(1, 4, names)) + "\n")
-    assert load_run(run_dir).distribution_names() == ["kk-3", "kk-9", "kk-10"]
+def test_a_relative_dataset_path_is_found_from_where_train_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_dataset_manifest(tmp_path / "data" / "ladder", ["b", "a"])
+    run_with_names(tmp_path, ["a", "b"], "data/ladder")
+    monkeypatch.chdir(tmp_path)
+    assert load_run(Path("run")).distribution_names() == ["b", "a"]
+
+
+def test_a_recipe_run_reads_difficulty_from_the_recipe_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUMP_CACHE", str(tmp_path / "cache"))
+    write_dataset_manifest(tmp_path / "cache" / "data" / "cpu-demo", ["y", "x"])
+    assert load_run(run_with_names(tmp_path, ["x", "y"], None)).distribution_names() == ["y", "x"]
+
+
+def test_without_difficulty_names_sort_naturally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUMP_CACHE", str(tmp_path / "empty-cache"))
+    run = load_run(run_with_names(tmp_path, ["kk-10", "kk-9", "kk-3"], None))
+    assert run.distribution_names() == ["kk-3", "kk-9", "kk-10"]
 
 
 def test_newer_format_version_is_refused(tmp_path: Path) -> None:

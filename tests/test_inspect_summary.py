@@ -25,7 +25,7 @@ def by_name(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def hand_run(tmp_path: Path, steps: list[dict[str, Any]], evals: list[dict[str, Any]] = (), total: int = 10) -> Path:
     """A run whose per-step distributions are given exactly: [{name: (probability, prompts, reward, abs_adv)}]."""
     run_dir = tmp_path / "hand"
-    write_config(run_dir, config_dict(total, ["a", "b"]))
+    write_config(run_dir, config_dict(total))
     lines = []
     for i, dists in enumerate(steps, start=1):
         row = metrics_row(i, total, ["a", "b"])

@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import yaml
@@ -56,19 +56,31 @@ def missing_dist(n: int) -> dict[str, np.ndarray]:
     return cols
 
 
-def parse_metrics(data: bytes, where: str, first_line: int = 1) -> Metrics:
-    """Parse whole metrics.jsonl lines (`data` ends at a line end) into columns."""
+class MetricsFormatError(ValueError):
+    """A metrics line that is not valid JSON or not a metrics object; `line` counts from 1 in the chunk."""
+
+    def __init__(self, line: int, detail: str) -> None:
+        super().__init__(detail)
+        self.line, self.detail = line, detail
+
+
+def parse_metrics(data: Any, ends: list[bytes]) -> Metrics:
+    """Parse complete metrics.jsonl lines into columns.
+
+    `data`: bytes or a pyarrow Buffer (zero-copy from a memory map); `ends`: its first and last
+    lines, which name the distributions and the scheduler (reading them costs nothing; reading
+    every line in Python is what this avoids).
+    """
     import pyarrow as pa
     import pyarrow.json as pj
 
-    lines = [ln for ln in (data.split(b"\n", 1)[0], data.rstrip(b"\n").rsplit(b"\n", 1)[-1]) if ln.strip()]
-    if not lines:
-        return Metrics()
     try:
-        ends = [json.loads(ln) for ln in lines]
+        rows = [json.loads(ln) for ln in ends if ln.strip()]
     except json.JSONDecodeError:
-        _raise_bad_line(data, where, first_line)
-    names = list(dict.fromkeys(n for row in ends for n in (row.get("distributions") or {})))
+        _raise_bad_line(data)
+    if not rows:
+        return Metrics()
+    names = list(dict.fromkeys(n for row in rows for n in (row.get("distributions") or {})))
     dist_type = pa.struct([(k, pa.float64()) for k in DIST_FIELDS])
     schema = pa.schema(
         [(k, pa.float64()) for k in TOP_FIELDS] + [("distributions", pa.struct([(n, dist_type) for n in names]))]
@@ -77,8 +89,8 @@ def parse_metrics(data: bytes, where: str, first_line: int = 1) -> Metrics:
     try:
         table = pj.read_json(pa.BufferReader(data), parse_options=options)
     except pa.ArrowInvalid as e:
-        _raise_bad_line(data, where, first_line, str(e))
-    out = Metrics(scheduler=ends[-1].get("scheduler"))
+        _raise_bad_line(data, str(e))
+    out = Metrics(scheduler=rows[-1].get("scheduler"))
     out.columns = {k: _column(table.column(k)) for k in TOP_FIELDS}
     dists = table.column("distributions").combine_chunks()
     for n in names:
@@ -92,18 +104,19 @@ def _column(arr: Any) -> np.ndarray:
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _raise_bad_line(data: bytes, where: str, first_line: int, detail: str = "") -> None:
+def _raise_bad_line(data: Any, detail: str = "") -> None:
     """Name the first line that is not a metrics object (slow path, only on corrupt files)."""
-    for i, line in enumerate(data.split(b"\n")):
+    for i, line in enumerate(bytes(data).split(b"\n")):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise DumpError(f"{where}:{first_line + i}: not valid JSON ({e.msg}); the run's metrics are corrupt") from None
+            raise MetricsFormatError(i + 1, f"not valid JSON ({e.msg}); the run's metrics are corrupt") from None
         if not isinstance(row, dict) or not isinstance(row.get("distributions", {}), dict):
-            raise DumpError(f"{where}:{first_line + i}: not a metrics object (see docs/formats.md)")
-    raise DumpError(f"{where}: does not follow the run-dir format in docs/formats.md ({detail.splitlines()[0]})")
+            raise MetricsFormatError(i + 1, "not a metrics object (see docs/formats.md)")
+    first = detail.splitlines()[0] if detail else "unreadable"
+    raise MetricsFormatError(1, f"does not follow the run-dir format in docs/formats.md ({first})")
 
 
 @dataclass
@@ -146,7 +159,7 @@ def natural_key(name: str) -> list[Any]:
 
 def total_steps(config: dict[str, Any]) -> int | None:
     """The run's planned number of optimizer steps, from the resolved config."""
-    for section, key in (("run", "steps"), ("run", "max_steps"), ("run", "total_steps"), ("grpo", "steps")):
+    for section, key in (("grpo", "steps"), ("run", "steps")):
         value = (config.get(section) or {}).get(key)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -164,8 +177,7 @@ class RunReader:
         self.path = Path(path)
         self.config: dict[str, Any] | None = None
         self.metrics = Metrics()
-        self._offset = 0
-        self._lines = 0
+        self._offset = 0  # bytes of metrics.jsonl already parsed
         self._evals: list[dict[str, Any]] = []
         self._evals_stamp: tuple[int, int] | None = None
         self._difficulty: dict[str, float] = {}
@@ -213,25 +225,31 @@ class RunReader:
     def _read_metrics(self) -> int:
         file = self.path / "metrics.jsonl"
         try:
-            with open(file, "rb") as f:
-                size = f.seek(0, 2)
-                if size < self._offset:  # the file was started over (a new run in the same dir)
-                    self.metrics, self._offset, self._lines = Metrics(), 0, 0
-                f.seek(self._offset)
-                data = f.read()
+            size = file.stat().st_size
         except FileNotFoundError:
             return 0
-        end = data.rfind(b"\n") + 1
-        tail = data[end:]
-        if tail.strip() and _is_object(tail):  # complete object whose newline has not landed yet
-            data, end = data + b"\n", len(data)
-        else:
-            data = data[:end]
-        if not data.strip():
+        if size < self._offset:  # the file was started over (a new run in the same dir)
+            self.metrics, self._offset = Metrics(), 0
+        if size == self._offset:
             return 0
-        chunk = parse_metrics(data, str(file), self._lines + 1)
-        self._offset += end
-        self._lines += data.count(b"\n")
+        with open(file, "rb") as f:
+            end, last = _last_line(f, self._offset, size)
+            f.seek(end)
+            tail = f.read(size - end)
+            if tail.strip() and _is_object(tail):  # a complete object whose newline has not landed yet
+                end, last = size, tail
+            if end == self._offset:
+                return 0
+            f.seek(self._offset)
+            first = f.readline()
+        import pyarrow as pa
+
+        data = pa.memory_map(str(file)).read_at(end - self._offset, self._offset)
+        try:
+            chunk = parse_metrics(data, [first, last])
+        except MetricsFormatError as e:
+            raise DumpError(f"{file}:{_count_lines(file, self._offset) + e.line}: {e.detail}") from None
+        self._offset = end
         self.metrics.extend(chunk)
         return len(chunk)
 
@@ -250,6 +268,39 @@ class RunReader:
         self._evals_stamp = (stat.st_size, stat.st_mtime_ns)
 
 
+def _last_line(f: BinaryIO, start: int, size: int, block: int = 1 << 16) -> tuple[int, bytes]:
+    """Offset just past the last newline in [start, size) (start if none) and the line it ends.
+
+    Reads backwards from the end in blocks: the file can be 100+ MB and only its end matters.
+    """
+    pos, buf = size, b""
+    while pos > start:
+        step = min(block, pos - start)
+        pos -= step
+        f.seek(pos)
+        buf = f.read(step) + buf
+        nl = buf.rfind(b"\n")
+        if nl < 0:
+            continue
+        prev = buf.rfind(b"\n", 0, nl)
+        if prev >= 0 or pos == start:
+            return pos + nl + 1, buf[prev + 1 : nl]
+    return start, b""
+
+
+def _count_lines(file: Path, upto: int) -> int:
+    """Newlines before byte `upto` (to name a bad line; only on errors)."""
+    count = 0
+    with open(file, "rb") as f:
+        while upto > 0:
+            chunk = f.read(min(upto, 1 << 24))
+            if not chunk:
+                break
+            count += chunk.count(b"\n")
+            upto -= len(chunk)
+    return count
+
+
 def _is_object(text: bytes) -> bool:
     try:
         return isinstance(json.loads(text), dict)
@@ -266,26 +317,25 @@ def _latest_checkpoint(path: Path) -> int | None:
 
 
 def _difficulties(config: dict[str, Any], run_dir: Path) -> dict[str, float]:
-    """Difficulty per distribution, from the config or else the dataset dir it names."""
-    data = config.get("data") or {}
-    listed = data.get("distributions") if isinstance(data, dict) else None
-    entries: list[Any] = listed if isinstance(listed, list) else []
-    if not entries and isinstance(data, dict):
-        for value in data.values():
-            if not isinstance(value, str):
-                continue
-            for base in (Path.cwd(), run_dir, run_dir.parent):
-                manifest = base / value / "dataset.yaml"
-                if manifest.is_file():
-                    try:
-                        entries = (yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}).get("distributions", [])
-                    except (yaml.YAMLError, AttributeError, OSError):
-                        entries = []
-                    break
-            if entries:
-                break
-    return {
-        str(e["name"]): float(e["difficulty"])
-        for e in entries
-        if isinstance(e, dict) and "name" in e and isinstance(e.get("difficulty"), (int, float))
-    }
+    """Difficulty per distribution, from dataset.yaml of the dataset dir the run trained on."""
+    data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    candidates: list[Path] = []
+    if isinstance(data.get("path"), str):
+        path = Path(data["path"]).expanduser()
+        candidates = [path] if path.is_absolute() else [Path.cwd() / path, run_dir / path, run_dir.parent / path]
+    elif isinstance(data.get("recipe"), str):  # `dump train` prepared the recipe into its cache
+        from dumpcli.training_setup import recipe_cache_dir
+
+        candidates = [recipe_cache_dir(data["recipe"])]
+    for folder in candidates:
+        try:
+            manifest = yaml.safe_load((folder / "dataset.yaml").read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        entries = manifest.get("distributions") if isinstance(manifest, dict) else None
+        return {
+            str(e["name"]): float(e["difficulty"])
+            for e in entries or []
+            if isinstance(e, dict) and "name" in e and isinstance(e.get("difficulty"), (int, float))
+        }
+    return {}
