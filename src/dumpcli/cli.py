@@ -13,9 +13,11 @@ import typer
 from typer.exceptions import TyperException
 
 from dumpcli import __version__
+from dumpcli.commands import eval as eval_cmd
 from dumpcli.commands import inspect as inspect_cmd
 from dumpcli.commands import prepare as prepare_cmd
 from dumpcli.commands import schedulers as schedulers_cmd
+from dumpcli.commands import train as train_cmd
 from dumpcli.errors import DumpError
 
 app = typer.Typer(
@@ -48,6 +50,8 @@ def _root(
 app.command("schedulers")(schedulers_cmd.schedulers)
 app.add_typer(prepare_cmd.app, name="prepare")
 app.command("inspect")(inspect_cmd.inspect)
+app.command("train")(train_cmd.train)
+app.command("eval")(eval_cmd.eval_command)
 
 
 def main(argv: list[str] | None = None) -> int:

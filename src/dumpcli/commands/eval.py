@@ -1,0 +1,129 @@
+"""`dump eval`: greedy accuracy and mean reward per distribution on a dataset's test split.
+
+    dump eval --run runs/ucb                               # the run's model, newest checkpoint, data
+    dump eval --data data/kk --adapter runs/ucb/checkpoints/step-000100 --json
+    dump eval --data data/cpu-demo --model smollm2-135m    # the base model, as a baseline
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from dumpcli.config import DataConfig, GRPOConfig, TrainConfig
+from dumpcli.errors import DumpError
+from dumpcli.output import human_console, print_json
+
+
+def _adapter_and_config(adapter: Path | None, run: Path | None) -> tuple[Path | None, TrainConfig | None]:
+    """Weights to load and the config of the run they came from (when known)."""
+    from dumpcli.runs import RunDir
+
+    if adapter is not None and run is not None:
+        raise DumpError("pass either --adapter or --run, not both")
+    if run is not None:
+        rd = RunDir(run)
+        cfg = rd.read_config()
+        latest = rd.latest_checkpoint()
+        if latest is None:
+            raise DumpError(f"run {run} has no complete checkpoint yet; wait for one or pass --adapter")
+        return latest / "adapter", cfg
+    if adapter is None:
+        return None, None
+    if not adapter.exists():
+        raise DumpError(f"adapter {adapter} does not exist; pass a run's checkpoints/step-N folder or --run RUN")
+    folder = adapter / "adapter" if (adapter / "adapter").is_dir() else adapter
+    # checkpoints/step-N/adapter -> the run dir is three levels up; its config names the model.
+    for candidate in (folder.parent.parent.parent, folder.parent.parent):
+        if (candidate / "config.yaml").is_file():
+            return folder, RunDir(candidate).read_config()
+    return folder, None
+
+
+def eval_command(
+    data: str = typer.Option(None, "--data", "-d", help="Dataset dir (default: the run's, else the cpu-demo recipe)."),
+    model: str = typer.Option(None, "--model", "-m", help="Base model (default: the run's, else smollm2-135m)."),
+    adapter: Path = typer.Option(None, "--adapter", help="A checkpoint folder (run/checkpoints/step-N) or its adapter/."),
+    run: Path = typer.Option(None, "--run", help="A run dir: its model, data and newest checkpoint."),
+    max_rows: int = typer.Option(None, "--max-rows", help="At most this many test rows per distribution (default: all)."),
+    max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Longest completion (default: the run's, else 16)."),
+    distributions: str = typer.Option(None, "--distributions", help="Comma-separated subset of distributions."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Prompts per greedy generation call."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the model load (random weights of tiny-random, LoRA init)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+) -> None:
+    """Evaluate a model (optionally with a trained adapter) on each distribution's test split.
+
+    Greedy decoding; accuracy counts rows the distribution's reward calls correct.
+
+    Example: dump eval --run runs/ucb --json
+    """
+    from dumpcli.config import set_value
+    from dumpcli.evaluate import EvalSet, evaluate
+    from dumpcli.rewards import get_reward
+    from dumpcli.training_setup import resolve_dataset, select_distributions
+
+    weights, run_cfg = _adapter_and_config(adapter, run)
+    cfg = run_cfg or TrainConfig()
+    if data is not None:
+        cfg = dataclasses.replace(cfg, data=DataConfig(path=data))
+    if distributions is not None:
+        cfg = set_value(cfg, "data.distributions", distributions, where="--distributions")
+    if model is not None:
+        cfg = set_value(cfg, "model.name", model, where="--model")
+    if max_rows is not None and max_rows < 1 or batch_size < 1:
+        raise DumpError("--max-rows and --batch-size must be at least 1")
+    tokens = max_new_tokens if max_new_tokens is not None else (run_cfg.grpo.max_new_tokens if run_cfg else GRPOConfig.max_new_tokens)
+    if tokens < 1:
+        raise DumpError(f"--max-new-tokens must be at least 1, got {tokens}")
+    dataset = resolve_dataset(cfg)
+    infos = select_distributions(cfg, dataset)
+    test = dataset.rows("test")
+    sets = [EvalSet(d.name, [r for r in test if r["distribution"] == d.name][:max_rows], get_reward(d.reward)) for d in infos]
+    loaded = _load(cfg, weights, seed)
+    console = human_console()
+    total = sum(len(s.rows) for s in sets)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("eval", total=total)
+        result = evaluate(loaded, sets, tokens, batch_size, on_batch=lambda done, _: bar.update(task, completed=done))
+    result = {"model": cfg.model.name, "adapter": str(weights) if weights else None, "data": str(dataset.path),
+              "max_new_tokens": tokens, **result}
+    _print_table(console, result)
+    if as_json:
+        print_json(result)
+
+
+def _load(cfg: TrainConfig, weights: Path | None, seed: int) -> Any:
+    import torch
+
+    from dumpcli.models import load_adapter_weights, load_policy
+
+    torch.manual_seed(seed)
+    model_cfg = cfg.model if weights is not None else dataclasses.replace(cfg.model, lora=False)  # no adapter: the base model
+    loaded = load_policy(model_cfg, seed)
+    if weights is not None:
+        load_adapter_weights(loaded.model, weights)
+    loaded.model.eval()
+    return loaded
+
+
+def _print_table(console: Any, result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    title = f"{result['model']}" + (f" + {result['adapter']}" if result["adapter"] else "") + f" on {result['data']}"
+    table = Table(title=title, title_justify="left")
+    for col in ("distribution", "n", "accuracy", "mean reward"):
+        table.add_column(col, justify="left" if col == "distribution" else "right")
+    for name, d in result["distributions"].items():
+        table.add_row(name, str(d["n"]), _fmt(d["accuracy"]), _fmt(d["reward"]))
+    table.add_row("[bold]all", str(result["n"]), _fmt(result["accuracy"]), _fmt(result["reward"]))
+    console.print(table)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -1,0 +1,217 @@
+"""`dump train`: GRPO with a curriculum scheduler over a mixture of distributions.
+
+    dump train --scheduler ucb                                  # the CPU demo (SmolLM2 + LoRA, ~8 min)
+    dump train --config examples/configs/ladder-tiny.yaml --scheduler uniform --out runs/uni
+    dump train --resume runs/uni                                # continue from the newest checkpoint
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from dumpcli.config import TrainConfig, config_differences, load_config_file, set_value
+from dumpcli.errors import DumpError
+from dumpcli.output import human_console, print_json
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from dumpcli.trainer import Trainer
+
+# Common flags -> the config key they set (None = flag not given).
+FLAG_KEYS = {
+    "scheduler": "scheduler.name", "model": "model.name", "data": "data.path", "steps": "grpo.steps",
+    "batch_size": "grpo.batch_size", "num_generations": "grpo.num_generations",
+    "max_new_tokens": "grpo.max_new_tokens", "lr": "grpo.lr", "seed": "run.seed", "out": "run.out",
+    "eval_every": "run.eval_every", "save_every": "run.save_every",
+}
+# Keys that may differ on --resume: they change only what is shown, never what is computed.
+RESUME_MAY_DIFFER = {"run.out", "run.progress"}
+
+
+def resolve_config(config: Path | None, flags: dict[str, Any], scheduler_options: list[str], sets: list[str],
+                   resume: Path | None = None) -> TrainConfig:
+    """Defaults (or the resumed run's config) <- --config <- common flags <- --scheduler-option <- --set."""
+    from dumpcli.config import apply_sets
+    from dumpcli.runs import RunDir
+    from dumpcli.scheduler import parse_option_pairs
+
+    saved = RunDir(resume).read_config() if resume is not None else None
+    base = saved if saved is not None else TrainConfig()
+    cfg = load_config_file(config, base=base) if config is not None else base
+    before = cfg.scheduler.name
+    for name, key in FLAG_KEYS.items():
+        if flags.get(name) is not None:
+            cfg = set_value(cfg, key, str(flags[name]), where=f"--{name.replace('_', '-')}")
+    if flags.get("load_in_4bit"):
+        cfg = set_value(cfg, "model.load_in_4bit", True, where="--load-in-4bit")
+    if cfg.scheduler.name != before:  # options belong to the scheduler that was replaced
+        cfg = dataclasses.replace(cfg, scheduler=dataclasses.replace(cfg.scheduler, options={}))
+    for key, value in parse_option_pairs(scheduler_options).items():
+        cfg = set_value(cfg, f"scheduler.options.{key}", value, where="--scheduler-option")
+    cfg = apply_sets(cfg, sets)
+    if saved is not None and resume is not None:
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, out=str(resume)))
+        differ = [k for k in config_differences(saved, cfg) if k not in RESUME_MAY_DIFFER]
+        if differ:
+            raise DumpError(f"run {resume} was trained with a different config ({', '.join(differ)} differ); "
+                            "drop those flags to resume it, or start a new run with another --out")
+    return cfg
+
+
+def train(
+    config: Path = typer.Option(None, "--config", "-c", help="YAML config (e.g. examples/configs/*.yaml or a run's config.yaml)."),
+    scheduler: str = typer.Option(None, "--scheduler", "-s", help="Scheduler plugin: ucb | uniform | sequential | thompson | ... (dump schedulers)."),
+    scheduler_option: list[str] = typer.Option(None, "--scheduler-option", "-O", help="Scheduler option key=value (repeatable)."),
+    model: str = typer.Option(None, "--model", "-m", help="smollm2-135m | tiny-random | a local HF folder | a hub id."),
+    data: str = typer.Option(None, "--data", "-d", help="Dataset dir from `dump prepare` (default: the cpu-demo recipe, cached)."),
+    steps: int = typer.Option(None, "--steps", help="Optimizer steps."),
+    batch_size: int = typer.Option(None, "--batch-size", "-b", help="Prompts per step."),
+    num_generations: int = typer.Option(None, "--num-generations", "-G", help="Completions per prompt."),
+    max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Longest completion."),
+    lr: float = typer.Option(None, "--lr", help="Learning rate."),
+    seed: int = typer.Option(None, "--seed", help="Seed of everything random."),
+    out: str = typer.Option(None, "--out", "-o", help="Run dir (default runs/<scheduler>-<timestamp>)."),
+    eval_every: int = typer.Option(None, "--eval-every", help="Evaluate every N steps (0 = at the end only)."),
+    save_every: int = typer.Option(None, "--save-every", help="Checkpoint every N steps (0 = at the end only)."),
+    load_in_4bit: bool = typer.Option(False, "--load-in-4bit", help="QLoRA: 4-bit base weights (CUDA only)."),
+    sets: list[str] = typer.Option(None, "--set", help="Any config key: section.key=value (repeatable), e.g. grpo.beta=0.001."),
+    resume: Path = typer.Option(None, "--resume", help="Continue this run dir from its newest complete checkpoint."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON on stdout."),
+) -> None:
+    """Train with GRPO; the scheduler picks each prompt's distribution.
+
+    With no arguments but --scheduler it trains the embedded CPU demo: SmolLM2-135M-Instruct
+    with LoRA on the arithmetic ladder (prepared into ~/.cache/dump on first use). Every config
+    key is settable with --set; the resolved config is written to the run dir. Ctrl-C saves a
+    checkpoint; --resume continues exactly where the run stopped.
+
+    Example: dump train --scheduler ucb
+    """
+    from dumpcli.trainer import TrainingInterrupted, build_trainer
+
+    flags = {"scheduler": scheduler, "model": model, "data": data, "steps": steps, "batch_size": batch_size,
+             "num_generations": num_generations, "max_new_tokens": max_new_tokens, "lr": lr, "seed": seed,
+             "out": out, "eval_every": eval_every, "save_every": save_every, "load_in_4bit": load_in_4bit}
+    if resume is not None and out is not None:
+        raise DumpError("--resume continues the run dir it names; drop --out")
+    cfg = resolve_config(config, flags, scheduler_option or [], sets or [], resume)
+    console = human_console()
+    trainer = build_trainer(cfg, resume=resume is not None)
+    verb = f"Resuming at step {trainer.step}" if resume is not None else "Training"
+    console.print(f"{verb}: {trainer.cfg.model.name} on {trainer.inputs.data_path} "
+                  f"({len(trainer.names)} distributions), scheduler {trainer.cfg.scheduler.name}; run dir [bold]{trainer.run.path}[/]")
+    try:
+        with _display(trainer, console):
+            trainer.fit()
+    except TrainingInterrupted as e:
+        where = f"checkpoint {e.checkpoint}" if e.checkpoint else "no checkpoint (no step finished)"
+        console.print(f"Interrupted after step {e.step}; {where}. Continue with: dump train --resume {trainer.run.path}")
+        raise typer.Exit(130) from None
+    from dumpcli.runs import summarize_run
+
+    summary = summarize_run(trainer.run)
+    _print_summary(console, summary)
+    if as_json:
+        print_json(summary)
+
+
+# ---------------------------------------------------------------- live display
+
+
+class _Display:
+    """Progress bar plus a compact table: scheduler probability and reward per distribution."""
+
+    def __init__(self, trainer: Trainer, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.trainer, self.console = trainer, console
+        self.progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+        self.task = self.progress.add_task("train", total=trainer.cfg.grpo.steps, completed=trainer.step, info="")
+        self.last: dict[str, Any] = {}
+        self.drawn = {n: 0 for n in trainer.names}
+        self.reward: dict[str, float | None] = {n: None for n in trainer.names}
+        self.eval: dict[str, float | None] = {n: None for n in trainer.names}
+
+    def on_step(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        self.last = row
+        for name, d in row["distributions"].items():
+            if d["prompts"]:
+                self.drawn[name] += d["prompts"]
+                old = self.reward[name]
+                self.reward[name] = d["reward"] if old is None else 0.7 * old + 0.3 * d["reward"]  # smoothed
+        info = f"reward {row['reward']:.3f}  {row['step_time_s']:.1f}s/step"
+        self.progress.update(self.task, completed=row["step"], info=info)
+
+    def on_eval(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        for name, d in row["distributions"].items():
+            self.eval[name] = d["reward"]
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+
+        table = Table(box=None, padding=(0, 1), header_style="dim")
+        for col in ("distribution", "p(next)", "drawn", "reward~", "eval"):
+            table.add_column(col, justify="left" if col == "distribution" else "right")
+        probs = self.trainer.inputs.scheduler.probabilities()
+        for j, name in enumerate(self.trainer.names):
+            table.add_row(name, f"{probs[j]:.2f}", str(self.drawn[name]), _fmt(self.reward[name]), _fmt(self.eval[name]))
+        return Group(self.progress, table)
+
+
+class _display:  # noqa: N801 - used as a context manager
+    def __init__(self, trainer: Trainer, console: Console) -> None:
+        self.trainer, self.console, self.live = trainer, console, None
+        self.view = _Display(trainer, console)
+
+    def __enter__(self) -> _display:
+        from rich.live import Live
+
+        cfg = self.trainer.cfg.run
+        self.trainer.on_eval.append(self.view.on_eval)
+        if cfg.progress and self.console.is_terminal:
+            self.trainer.on_step.append(self.view.on_step)
+            self.live = Live(self.view, console=self.console, refresh_per_second=4, transient=False)
+            self.live.__enter__()
+        elif cfg.progress:  # a log file: one line per step instead of a redrawn screen
+            self.trainer.on_step.append(self._line)
+        return self
+
+    def _line(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        p = " ".join(f"{n}={d['probability']:.2f}" for n, d in row["distributions"].items())
+        self.console.print(f"step {row['step']}/{trainer.cfg.grpo.steps} reward {row['reward']:.3f} "
+                           f"({row['step_time_s']:.1f}s) p: {p}", highlight=False, soft_wrap=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _print_summary(console: Console, summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Run {summary['run']}: {summary['steps']} steps in {summary['elapsed_s']:.0f} s", title_justify="left")
+    for col in ("distribution", "prompts", "train reward (first→last ¼)", "eval reward (start→end)", "eval acc", "p(final)"):
+        table.add_column(col, justify="left" if col == "distribution" else "right")
+    for name, d in summary["distributions"].items():
+        table.add_row(
+            name, str(d["prompts"]), f"{_fmt(d['train_reward_first'])} → {_fmt(d['train_reward_last'])}",
+            f"{_fmt(d.get('eval_reward_first'))} → {_fmt(d.get('eval_reward_last'))}",
+            f"{_fmt(d.get('eval_accuracy_first'))} → {_fmt(d.get('eval_accuracy_last'))}", _fmt(d["probability_last"]),
+        )
+    console.print(table)
+    rose = summary["rose_on"]
+    by = "eval reward, start → end" if summary["rose_by"] == "eval" else "training reward, first → last quarter"
+    console.print(f"Reward rose on {len(rose)} of {len(summary['distributions'])} distributions ({by})"
+                  + (f": {', '.join(rose)}" if rose else ""))
+    console.print(f"Evaluate: dump eval --run {summary['run']}   Inspect: dump inspect {summary['run']}")
