@@ -104,6 +104,14 @@ def test_best_and_worst_fall_back_to_recent_reward_without_evals(tmp_path: Path)
     assert (summary["ranked_by"], summary["best"], summary["worst"], summary["eval"]) == ("recent_reward", "a", "b", None)
 
 
+def test_best_and_worst_skip_a_measure_on_which_all_distributions_tie(tmp_path: Path) -> None:
+    steps = [{"a": (0.5, 4, 0.9, 0.1), "b": (0.5, 4, 0.1, 0.1)}]
+    evals = [{"step": 1, "reward": 0.5, "accuracy": 0.0,
+              "distributions": {"a": {"reward": 0.1, "accuracy": 0.0, "n": 5}, "b": {"reward": 0.3, "accuracy": 0.0, "n": 5}}}]  # fmt: skip
+    summary = summarize_run(load_run(hand_run(tmp_path, steps, evals)))
+    assert (summary["ranked_by"], summary["best"], summary["worst"]) == ("eval_reward", "b", "a")
+
+
 def test_header_has_progress_eta_and_throughput(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path / "run", steps=30, total=50)  # 2 s per step in the fixture
     s = summarize_run(load_run(run_dir), window=10)

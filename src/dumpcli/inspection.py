@@ -195,11 +195,13 @@ def _dist_summary(name: str, m: Metrics, run: Run, recent_prompts: int) -> dict[
 
 
 def _best_worst(dists: list[dict[str, Any]]) -> tuple[str | None, str | None, str | None]:
-    """Rank on eval accuracy (then eval reward) when there is an eval, else on recent training reward."""
-    for key, tie in (("eval_accuracy", "eval_reward"), ("eval_reward", "eval_reward"), ("recent_reward", "recent_reward")):
+    """Rank on the first of eval accuracy, eval reward, recent training reward that tells them apart."""
+    keys = ("eval_accuracy", "eval_reward", "recent_reward")
+    for i, key in enumerate(keys):
         scored = [d for d in dists if d[key] is not None]
-        if len(scored) >= 2:
-            order = sorted(scored, key=lambda d: (d[key], d[tie] if d[tie] is not None else 0.0))
+        if len(scored) >= 2 and len({d[key] for d in scored}) > 1:
+            ties = keys[i + 1 :]
+            order = sorted(scored, key=lambda d: (d[key], *(d[t] if d[t] is not None else 0.0 for t in ties)))
             return key, order[-1]["name"], order[0]["name"]
     return None, None, None
 
