@@ -123,6 +123,17 @@ def compare_runs(runs: list[Run], *, window: int = 20, target: float | None = No
     }
 
 
+def eval_measure(evals: list[dict[str, Any]]) -> str:
+    """"accuracy" when evaluations tell distributions or steps apart by it, else "reward" (e.g. all 0 early on)."""
+    values = {
+        v.get("accuracy")
+        for e in evals
+        for v in [e, *(e.get("distributions") or {}).values()]
+        if isinstance(v, dict) and isinstance(v.get("accuracy"), (int, float))
+    }
+    return "accuracy" if len(values) > 1 else "reward"
+
+
 def run_labels(runs: list[Run]) -> list[str]:
     """Short unique names: the dir name, or the path where two runs share a dir name."""
     names = [r.name for r in runs]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dumpcli.errors import DumpError
-from dumpcli.inspection import run_labels, smooth
+from dumpcli.inspection import eval_measure, run_labels, smooth
 from dumpcli.run_reader import Run, missing_dist, natural_key
 
 MAX_POINTS = 1500  # per curve; a 100k-step run is drawn from bin means, not every step
@@ -29,9 +29,7 @@ def plot_runs(runs: list[Run], out: Path, *, window: int = 20) -> Path:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    out = Path(out)
-    if out.suffix.lower() != ".png":
-        raise DumpError(f"--plot writes PNG; give a file name ending in .png (got {out.name})")
+    out = check_png_path(out)
     names = _all_names(runs)
     colors = dict(zip(names, plt.get_cmap(COLORMAP)(np.linspace(0.08, 0.92, len(names)))))
     ncols = len(runs)
@@ -39,14 +37,15 @@ def plot_runs(runs: list[Run], out: Path, *, window: int = 20) -> Path:
         3, ncols, figsize=((8.0 if ncols == 1 else 4.4 * ncols) + LEGEND_IN, 9.5), sharex="col" if ncols == 1 else True, sharey="row",
         squeeze=False, gridspec_kw={"height_ratios": [1.2, 1, 1]},
     )  # fmt: skip
+    measure = eval_measure([e for r in runs for e in r.evals])
     for col, (run, label) in enumerate(zip(runs, run_labels(runs))):
         _draw_probabilities(axes[0, col], run, names, colors)
         _draw_rewards(axes[1, col], run, names, colors, window)
-        _draw_evals(axes[2, col], run, names, colors)
+        _draw_evals(axes[2, col], run, names, colors, measure)
         axes[0, col].set_title(_title(run, label), fontsize=10)
         axes[2, col].set_xlabel("step")
     axes[0, 0].set_ylabel("sampling probability")
-    axes[2, 0].set_ylabel("eval " + ("accuracy" if _has_accuracy(runs) else "reward"))
+    axes[2, 0].set_ylabel(f"eval {measure}")
     for ax in axes.flat:
         ax.grid(alpha=0.25, linewidth=0.6)
         ax.spines[["top", "right"]].set_visible(False)
@@ -58,6 +57,14 @@ def plot_runs(runs: list[Run], out: Path, *, window: int = 20) -> Path:
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     tmp.replace(out)  # atomic: a reader never sees half a PNG
+    return out
+
+
+def check_png_path(out: Path) -> Path:
+    """`out` if it names a PNG; checked before any work so a typo fails at once."""
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise DumpError(f"--plot writes PNG; give a file name ending in .png (got {out.name})")
     return out
 
 
@@ -95,7 +102,9 @@ def _draw_probabilities(ax: Any, run: Run, names: list[str], colors: dict[str, A
     starts = _bins(len(m))
     steps = _bin_mean(m.columns["step"], starts)
     layers = [np.nan_to_num(_bin_mean(m.dists.get(n, missing_dist(len(m)))["probability"], starts)) for n in names]
-    ax.stackplot(steps, layers, colors=[colors[n] for n in names], linewidth=0.3, edgecolor="white")
+    # step="mid": a step's probability holds for that step, so a sequential switch is a clean edge
+    edges = 0.3 if len(steps) <= 200 else 0.0  # white seams help few steps, but speckle thousands
+    ax.stackplot(steps, layers, colors=[colors[n] for n in names], linewidth=edges, edgecolor="white", step="mid")
     ax.set_ylim(0, 1)
     ax.margins(x=0)
 
@@ -114,25 +123,21 @@ def _draw_rewards(ax: Any, run: Run, names: list[str], colors: dict[str, Any], w
     ax.set_ylabel(f"train reward\n(mean of last {span} steps)" if ax.get_subplotspec().is_first_col() else "")
 
 
-def _draw_evals(ax: Any, run: Run, names: list[str], colors: dict[str, Any]) -> None:
+def _draw_evals(ax: Any, run: Run, names: list[str], colors: dict[str, Any], key: str) -> None:
     evals = run.evals
     if not evals:
         ax.text(0.5, 0.5, "no evaluations yet", transform=ax.transAxes, ha="center", va="center", color="0.4")
         return
-    key = "accuracy" if any("accuracy" in e for e in evals) else "reward"
     steps = [e["step"] for e in evals]
+    dots = {"marker": "o", "markersize": 3} if len(evals) <= 40 else {}
     for n in names:
         ys = [(e.get("distributions") or {}).get(n, {}).get(key) for e in evals]
         pts = [(x, y) for x, y in zip(steps, ys) if isinstance(y, (int, float))]
         if pts:
-            ax.plot(*zip(*pts), color=colors[n], linewidth=1.4, marker="o", markersize=3)
+            ax.plot(*zip(*pts), color=colors[n], linewidth=1.4, **dots)
     overall = [(x, e.get(key)) for x, e in zip(steps, evals) if isinstance(e.get(key), (int, float))]
     if overall:
-        ax.plot(*zip(*overall), color="black", linewidth=2.0, linestyle="--", marker="s", markersize=3.5)
-
-
-def _has_accuracy(runs: list[Run]) -> bool:
-    return any("accuracy" in e for r in runs for e in r.evals)
+        ax.plot(*zip(*overall), color="black", linewidth=2.0, linestyle="--", **({"marker": "s", "markersize": 3.5} if dots else {}))
 
 
 def _legend(fig: Any, names: list[str], colors: dict[str, Any], runs: list[Run], left: float) -> None:

@@ -39,6 +39,10 @@ def inspect(
         raise DumpError("--json and --jsonl are two output formats; pass one of them")
     if follow and len(runs) > 1:
         raise DumpError("--follow watches one run; pass one run dir (or drop --follow to compare runs)")
+    if plot is not None:
+        from dumpcli.plots import check_png_path
+
+        check_png_path(plot)
     console = human_console()
     if follow:
         reader = follow_run(runs[0], window=window, target=target, interval=interval, jsonl=jsonl, console=console)
@@ -183,8 +187,8 @@ def render_comparison(c: dict[str, Any]) -> RenderableType:
             text = ("never" if fmt == "d" else "–") if v is None else format(v, fmt)
             cells.append(f"[bold green]{text}[/]" if v is not None and v == best and len(runs) > 1 else text)
         overview.add_row(*cells)
-    use_acc = any(v and v["accuracy"] is not None for d in c["distributions"] for v in d["final_eval"].values())
-    metric = "accuracy" if use_acc else "reward"
+    accuracies = {v["accuracy"] for d in c["distributions"] for v in d["final_eval"].values() if v and v["accuracy"] is not None}
+    metric = "accuracy" if len(accuracies) > 1 else "reward"  # all-equal accuracies (say all 0) tell nothing
     per_dist = _table(f"final eval {metric} per distribution (prompts drawn)", "bold green: the best run on that distribution")
     per_dist.add_column("distribution", no_wrap=True)
     for s in runs:
