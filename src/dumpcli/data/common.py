@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,10 +93,3 @@ def draw_problems(
         train = [rest[i % len(rest)] for i in range(n_train)]
     return [decode(i) for i in train], [decode(i) for i in test]
 
-
-def report_every(progress: ProgressFn, name: str, total: int, every: int = 50) -> Iterator[int]:
-    """Yield 0..total-1 and report progress every `every` items and at the end."""
-    for i in range(total):
-        yield i
-        if (i + 1) % every == 0 or i + 1 == total:
-            progress(name, i + 1, total)
