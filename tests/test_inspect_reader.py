@@ -52,6 +52,18 @@ def test_poll_starts_over_when_metrics_file_is_rewritten(tmp_path: Path) -> None
     assert list(reader.metrics.columns["step"]) == [1]
 
 
+def test_poll_starts_over_when_resume_replaces_metrics_with_a_longer_file(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", steps=3, total=10)
+    reader = RunReader(run_dir)
+    reader.poll()
+    lines = [json.dumps(metrics_row(s, 10, seed=1)) + "\n" for s in range(1, 6)]
+    (run_dir / "metrics.new").write_text("".join(lines))
+    (run_dir / "metrics.new").replace(run_dir / "metrics.jsonl")  # atomic rewrite, as --resume does
+    reader.poll()
+    assert list(reader.metrics.columns["step"]) == [1, 2, 3, 4, 5]
+    assert reader.metrics.columns["reward"][0] == metrics_row(1, 10, seed=1)["reward"]
+
+
 def test_run_without_files_yet_is_not_started(tmp_path: Path) -> None:
     reader = RunReader(tmp_path / "not-yet")
     assert reader.poll() == 0

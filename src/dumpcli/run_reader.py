@@ -178,6 +178,7 @@ class RunReader:
         self.config: dict[str, Any] | None = None
         self.metrics = Metrics()
         self._offset = 0  # bytes of metrics.jsonl already parsed
+        self._inode: int | None = None  # of that metrics.jsonl; `--resume` rewrites it as a new file
         self._evals: list[dict[str, Any]] = []
         self._evals_stamp: tuple[int, int] | None = None
         self._difficulty: dict[str, float] = {}
@@ -225,11 +226,12 @@ class RunReader:
     def _read_metrics(self) -> int:
         file = self.path / "metrics.jsonl"
         try:
-            size = file.stat().st_size
+            stat = file.stat()
         except FileNotFoundError:
             return 0
-        if size < self._offset:  # the file was started over (a new run in the same dir)
-            self.metrics, self._offset = Metrics(), 0
+        size = stat.st_size
+        if size < self._offset or stat.st_ino != self._inode:  # rewritten (resume cut it back) or started over
+            self.metrics, self._offset, self._inode = Metrics(), 0, stat.st_ino
         if size == self._offset:
             return 0
         with open(file, "rb") as f:
