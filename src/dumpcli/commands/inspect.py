@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich import box
@@ -15,9 +15,10 @@ from rich.table import Table
 from rich.text import Text
 
 from dumpcli.errors import DumpError
-from dumpcli.inspection import compare_runs, load_runs, summarize_run
 from dumpcli.output import human_console, print_json
-from dumpcli.run_reader import RunReader
+
+if TYPE_CHECKING:
+    from dumpcli.run_reader import RunReader
 
 
 def inspect(
@@ -35,6 +36,8 @@ def inspect(
 
     Example: dump inspect runs/ucb --json | jq '.distributions[] | select(.probability > 0.2)'
     """
+    from dumpcli.inspection import compare_runs, load_runs, summarize_run  # numpy: not at `dump --help` time
+
     if as_json and jsonl:
         raise DumpError("--json and --jsonl are two output formats; pass one of them")
     if follow and len(runs) > 1:
@@ -71,6 +74,9 @@ def render(summary: dict[str, Any]) -> RenderableType:
 def follow_run(path: Path, *, window: int, target: float | None, interval: float, jsonl: bool, console: Console) -> RunReader:
     """Keep a live table of `path` on `console` until the run reaches its total steps."""
     from rich.live import Live
+
+    from dumpcli.inspection import summarize_run
+    from dumpcli.run_reader import RunReader
 
     if path.exists() and not path.is_dir():
         raise DumpError(f"{path} is not a directory; pass the run dir `dump train` writes to")
