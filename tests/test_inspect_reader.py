@@ -79,6 +79,16 @@ def test_corrupt_line_in_the_middle_is_named(tmp_path: Path) -> None:
         load_run(run_dir)
 
 
+def test_a_line_without_step_is_named(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", steps=4, total=10)
+    row = metrics_row(5, 10)
+    del row["step"]
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write("\n" + json.dumps(row) + "\n")
+    with pytest.raises(DumpError, match=r'metrics.jsonl:6: has no "step"'):
+        load_run(run_dir)
+
+
 def test_corrupt_line_appended_later_is_named_by_its_line_in_the_file(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path / "run", steps=5, total=10)
     reader = RunReader(run_dir)

@@ -92,6 +92,10 @@ def parse_metrics(data: Any, ends: list[bytes]) -> Metrics:
         _raise_bad_line(data, str(e))
     out = Metrics(scheduler=rows[-1].get("scheduler"))
     out.columns = {k: _column(table.column(k)) for k in TOP_FIELDS}
+    if np.isnan(out.columns["step"]).any():
+        row = int(np.flatnonzero(np.isnan(out.columns["step"]))[0])
+        line = [i for i, ln in enumerate(bytes(data).split(b"\n")) if ln.strip()][row] + 1
+        raise MetricsFormatError(line, 'has no "step"; every metrics line needs one (see docs/formats.md)')
     dists = table.column("distributions").combine_chunks()
     for n in names:
         cols = {k: _column(dists.field(n).field(k)) for k in DIST_FIELDS}
