@@ -70,6 +70,20 @@ def test_recent_reward_is_prompt_weighted_over_the_scheduler_window(tmp_path: Pa
     assert b["recent_reward"] == pytest.approx(0.1)  # drawn long ago: still what the scheduler remembers
 
 
+def test_window_left_out_of_the_config_is_the_scheduler_s_default(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", steps=3)
+    config = config_dict(3)
+    config["scheduler"]["options"] = {}  # UCB's default window: 300 completions; 4 per prompt
+    write_config(run_dir, config)
+    assert summarize_run(load_run(run_dir))["recent_prompts"] == 75
+
+
+def test_window_of_an_uninstalled_scheduler_falls_back(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", steps=3)
+    write_config(run_dir, config_dict(3, scheduler="not-installed"))
+    assert summarize_run(load_run(run_dir))["recent_prompts"] == 32
+
+
 def test_never_drawn_distribution_has_no_recent_values(tmp_path: Path) -> None:
     steps = [{"a": (0.9, 4, 0.5, 0.2), "b": (0.1, 0, None, None)}]
     b = by_name(summarize_run(load_run(hand_run(tmp_path, steps))))["b"]

@@ -265,13 +265,24 @@ def _model_name(config: dict[str, Any]) -> str | None:
 
 def _recent_prompts(config: dict[str, Any]) -> int:
     """The scheduler's learnability window in prompts (its window in completions / group size)."""
-    options = scheduler_info(config)["options"]
-    window = options.get("window")
-    grpo = config.get("grpo") or {}
-    group = next((grpo[k] for k in ("num_generations", "group_size", "completions_per_prompt") if k in grpo), None)
+    info = scheduler_info(config)
+    window = info["options"].get("window")
+    if window is None and info["name"]:
+        window = _default_option(info["name"], "window")
+    group = (config.get("grpo") or {}).get("num_generations")
     if isinstance(window, int) and isinstance(group, int) and window > 0 and group > 0:
         return max(1, -(-window // group))
     return DEFAULT_RECENT_PROMPTS
+
+
+def _default_option(scheduler: str, key: str) -> Any:
+    """An option the config left out is the installed scheduler's default (None if not installed)."""
+    from dumpcli.scheduler import resolve_options
+
+    try:
+        return resolve_options(scheduler, {}).get(key)
+    except DumpError:
+        return None
 
 
 def _step_time(cols: dict[str, np.ndarray], window: int) -> float | None:
