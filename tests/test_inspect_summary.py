@@ -188,3 +188,12 @@ def test_comparison_gives_final_eval_and_prompts_per_run_and_distribution(tmp_pa
 def test_comparison_labels_runs_with_the_same_dir_name_by_path(tmp_path: Path) -> None:
     runs = [load_run(write_run(tmp_path / side / "ucb", steps=3)) for side in ("a", "b")]
     assert [s["name"] for s in compare_runs(runs)["runs"]] == [str(tmp_path / "a" / "ucb"), str(tmp_path / "b" / "ucb")]
+
+
+def test_comparison_of_runs_on_different_distributions_fills_the_gaps(tmp_path: Path) -> None:
+    a = load_run(write_run(tmp_path / "a", steps=10, names=["x-1", "x-2"]))
+    b = load_run(write_run(tmp_path / "b", steps=10, names=["x-2", "x-3"]))
+    rows = {d["name"]: d for d in compare_runs([a, b])["distributions"]}
+    assert list(rows) == ["x-1", "x-2", "x-3"]
+    assert rows["x-1"]["final_eval"]["b"] is None and rows["x-1"]["prompts"]["b"] == 0
+    assert rows["x-3"]["final_eval"]["a"] is None and rows["x-3"]["final_eval"]["b"] is not None
