@@ -256,7 +256,8 @@ class Trainer:
         from dumpcli.models import save_adapter
 
         def contents(tmp: Path) -> None:
-            save_adapter(self.model, tmp / "adapter")
+            with _hf_progress_bars_off():
+                save_adapter(self.model, tmp / "adapter")
             torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
             atomic_write_json(tmp / "scheduler.json", self.inputs.scheduler.state_dict())
             states = capture_rng_states()
@@ -301,6 +302,8 @@ class Trainer:
         try:
             if self.step == 0 and r.eval_at_start:
                 self.evaluate()
+            elif self._eval_due() and all(e["step"] != self.step for e in self.run.read_evals()):
+                self.evaluate()  # a Ctrl-C between the step and its evaluation: catch up on resume
             while self.step < g.steps:
                 before, snapshot = self.step, self._snapshot()
                 try:
@@ -309,10 +312,9 @@ class Trainer:
                     if self.step == before:  # interrupted before the commit: undo the step's draws
                         self._restore(snapshot)
                     raise
-                last = self.step == g.steps
-                if (r.eval_every and self.step % r.eval_every == 0) or last:
+                if self._eval_due():
                     self.evaluate()
-                if (r.save_every and self.step % r.save_every == 0) or last:
+                if (r.save_every and self.step % r.save_every == 0) or self.step == g.steps:
                     self.save_checkpoint()
         except KeyboardInterrupt:
             saved = None
@@ -321,6 +323,10 @@ class Trainer:
                 if self.last_checkpoint_step != self.step:
                     saved = self.save_checkpoint()
             raise TrainingInterrupted(self.step, saved) from None
+
+    def _eval_due(self) -> bool:
+        every = self.cfg.run.eval_every
+        return self.step > 0 and ((every > 0 and self.step % every == 0) or self.step == self.cfg.grpo.steps)
 
     def _snapshot(self) -> dict[str, Any]:
         return {"rng": capture_rng_states(), "data": self.data_rng.bit_generator.state,
@@ -361,6 +367,20 @@ def _rng_untouched() -> Iterator[None]:
         yield
     finally:
         restore_rng_states(states)
+
+
+@contextlib.contextmanager
+def _hf_progress_bars_off() -> Iterator[None]:
+    """save_pretrained draws a tqdm bar per checkpoint; ours is the only progress display."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def _jsonable(obj: Any) -> Any:

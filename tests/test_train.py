@@ -1,0 +1,175 @@
+"""`dump train` end to end on tiny-random: run dir contents, metrics keys, the scheduler's grip
+on sampling, repeatability from the resolved config, and clean refusals of bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dumpcli.cli import main
+from dumpcli.fsutil import read_jsonl
+
+TIMING_KEYS = {"time", "elapsed_s", "step_time_s", "tokens_per_second"}
+METRIC_KEYS = {
+    "step", "time", "elapsed_s", "loss", "reward", "reward_std", "frac_reward_zero_std", "kl", "clip_ratio",
+    "grad_norm", "learning_rate", "completions/mean_length", "completions/clipped_ratio", "tokens_per_second",
+    "step_time_s", "scheduler", "distributions",
+}
+
+
+@pytest.fixture(scope="module")
+def ladder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from dumpcli.data.recipe import prepare_recipe
+
+    out = tmp_path_factory.mktemp("data") / "ladder"
+    recipe = {"seed": 1, "sources": [{"source": "ladder", "tasks": ["reverse"], "lengths": "1-3", "train": 40, "test": 6}]}
+    prepare_recipe(recipe, out)
+    return out
+
+
+def tiny_args(data: Path, out: Path, *extra: str, steps: int = 3) -> list[str]:
+    return ["train", "--model", "tiny-random", "--data", str(data), "--out", str(out), "--steps", str(steps),
+            "--batch-size", "3", "--num-generations", "4", "--max-new-tokens", "4", "--lr", "1e-3",
+            "--set", "model.lora=false", "--set", "run.threads=1", "--set", "data.eval_rows=3", *extra]
+
+
+def without_timing(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def run(ladder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "ucb"
+    assert main(tiny_args(ladder, out, "--scheduler", "ucb", "--save-every", "2")) == 0
+    return out
+
+
+def test_a_run_writes_config_logs_and_checkpoints(run: Path) -> None:
+    assert yaml.safe_load((run / "config.yaml").read_text())["format_version"] == 1
+    assert [m["step"] for m in read_jsonl(run / "metrics.jsonl")] == [1, 2, 3]
+    assert [e["step"] for e in read_jsonl(run / "eval.jsonl")] == [0, 3]
+    assert {s["step"] for s in read_jsonl(run / "samples.jsonl")} == {1, 2, 3}
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000002", "step-000003"]
+    ckpt = run / "checkpoints" / "step-000003"
+    assert {"adapter", "optimizer.pt", "scheduler.json", "rng.pt", "trainer_state.json"} <= {p.name for p in ckpt.iterdir()}
+
+
+def test_metrics_lines_have_the_documented_keys(run: Path) -> None:
+    for row in read_jsonl(run / "metrics.jsonl"):
+        assert METRIC_KEYS <= set(row), METRIC_KEYS - set(row)
+        assert any(k.startswith("rewards/") for k in row)
+        assert row["kl"] is None  # beta 0: no reference pass, nothing to report
+        for d in row["distributions"].values():
+            assert set(d) == {"probability", "prompts", "reward", "abs_advantage"}
+
+
+def test_every_prompt_slot_is_counted_once_per_step(run: Path) -> None:
+    for row in read_jsonl(run / "metrics.jsonl"):
+        dists = row["distributions"]
+        assert set(dists) == {"reverse-1", "reverse-2", "reverse-3"}
+        assert sum(d["prompts"] for d in dists.values()) == 3
+        assert abs(sum(d["probability"] for d in dists.values()) - 1.0) < 1e-9
+        assert all((d["reward"] is None) == (d["prompts"] == 0) for d in dists.values())
+
+
+def test_eval_lines_have_per_distribution_accuracy_and_reward(run: Path) -> None:
+    last = read_jsonl(run / "eval.jsonl")[-1]
+    assert {"step", "time", "reward", "accuracy", "distributions"} <= set(last)
+    assert {d["n"] for d in last["distributions"].values()} == {3}
+
+
+def test_the_resolved_config_repeats_the_run(run: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    assert main(["train", "--config", str(run / "config.yaml"), "--out", str(again)]) == 0
+    assert without_timing(read_jsonl(again / "metrics.jsonl")) == without_timing(read_jsonl(run / "metrics.jsonl"))
+
+
+def test_the_scheduler_decides_every_prompts_distribution(ladder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "seq"
+    args = tiny_args(ladder, out, "--scheduler", "sequential", "-O", "order=reverse-2", "-O", "steps=1000",
+                     "--set", "run.eval_at_start=false")
+    assert main(args) == 0
+    for row in read_jsonl(out / "metrics.jsonl"):
+        assert row["distributions"]["reverse-2"]["prompts"] == 3
+        assert row["distributions"]["reverse-2"]["probability"] == 1.0
+    assert {s["distribution"] for s in read_jsonl(out / "samples.jsonl")} == {"reverse-2"}
+
+
+def test_json_summary_reports_reward_per_distribution(ladder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(tiny_args(ladder, tmp_path / "j", "--scheduler", "uniform", "--json")) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 3 and summary["rose_by"] == "eval"
+    assert set(summary["distributions"]) == {"reverse-1", "reverse-2", "reverse-3"}
+    assert isinstance(summary["rose_on"], list)
+
+
+def test_lora_with_kl_micro_batches_and_ppo_iterations_trains(ladder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lora"
+    args = tiny_args(ladder, out, "--set", "model.lora=true", "--set", "grpo.beta=0.05", "--set", "grpo.micro_batch_size=4",
+                     "--set", "grpo.num_iterations=2", "--set", "grpo.loss_type=dr_grpo", "--lr", "5e-3",
+                     "--set", "run.eval_at_start=false", steps=2)
+    assert main(args) == 0
+    rows = read_jsonl(out / "metrics.jsonl")
+    # The adapter starts at zero (policy == reference); the second PPO iteration and step see it moved.
+    assert all(r["kl"] is not None and r["kl"] > 0.0 for r in rows)
+    assert all(0.0 <= r["clip_ratio"] <= 1.0 for r in rows)
+    assert (out / "checkpoints" / "step-000002" / "adapter" / "adapter_config.json").is_file()
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def _tree(path: Path) -> dict[str, str]:
+    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def _other_version(ladder: Path, tmp: Path) -> Path:
+    import shutil
+
+    copy = tmp / "v2"
+    shutil.copytree(ladder, copy)
+    manifest = copy / "dataset.yaml"
+    manifest.write_text(manifest.read_text().replace("format_version: 1", "format_version: 2"))
+    return copy
+
+
+BAD_INPUTS = {
+    "missing dataset dir": (lambda ladder, tmp: ["--data", str(tmp / "nope")], "does not exist"),
+    "dataset from another format version": (lambda ladder, tmp: ["--data", str(_other_version(ladder, tmp))], "version"),
+    "unknown config key": (lambda ladder, tmp: ["--set", "grpo.lrate=1"], "unknown key grpo.lrate"),
+    "batch not divisible": (lambda ladder, tmp: ["--set", "grpo.micro_batch_size=5"], "must divide"),
+    "model path that does not exist": (lambda ladder, tmp: ["--model", str(tmp / "no-model")], "does not exist"),
+    "4-bit on CPU": (lambda ladder, tmp: ["--load-in-4bit", "--set", "model.lora=true"], "CUDA"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_exit_2_and_no_run_dir(case: str, ladder: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    make_extra, expected = BAD_INPUTS[case]
+    out = tmp_path / "run"
+    assert main(tiny_args(ladder, out) + make_extra(ladder, tmp_path)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dump: error:") and len(err.splitlines()) == 1 and expected in err, err
+    assert not out.exists()
+
+
+def test_resume_with_a_different_config_is_refused_and_changes_nothing(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = _tree(run)
+    assert main(["train", "--resume", str(run), "--lr", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "different config (grpo.lr differ)" in err and len(err.strip().splitlines()) == 1
+    assert _tree(run) == before
+
+
+def test_training_into_an_existing_run_dir_is_refused_and_changes_nothing(run: Path, ladder: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    before = _tree(run)
+    assert main(tiny_args(ladder, run)) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert _tree(run) == before
