@@ -364,3 +364,27 @@ def test_four_bit_on_cpu_is_a_dump_error():
 def test_bad_config_values_are_dump_errors(field: str, value, message: str):
     with pytest.raises(DumpError, match=message):
         load_policy(ModelConfig(name="tiny-random", **{field: value}), seed=0)
+
+
+def lora_grads(loaded, r, **kw) -> dict[str, torch.Tensor]:
+    loaded.model.zero_grad()
+    sgd_step(loaded, r, lr=0.1)  # one step so that LoRA B is non-zero and A gets gradients too
+    loaded.model.zero_grad()
+    (-(logprobs(loaded, r, **kw) * r.completion_mask).sum()).backward()
+    return {k: p.grad.clone() for k, p in loaded.model.named_parameters() if p.grad is not None}
+
+
+def test_shared_prompt_gradients_equal_per_row_gradients():
+    # chunk_size=1 puts every row in its own chunk, so nothing is shared: the plain full forward.
+    r = rollout(tiny())
+    shared, per_row = lora_grads(tiny(), r), lora_grads(tiny(), r, chunk_size=1)
+    assert shared.keys() == per_row.keys() and any("lora_A" in k for k in shared)
+    for k in shared:
+        torch.testing.assert_close(shared[k], per_row[k], rtol=1e-3, atol=1e-5)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    r = rollout(tiny())
+    plain, checkpointed = lora_grads(tiny(), r), lora_grads(tiny(gradient_checkpointing=True), r)
+    for k in plain:
+        torch.testing.assert_close(checkpointed[k], plain[k], rtol=1e-3, atol=1e-5)

@@ -201,26 +201,71 @@ def per_token_logprobs(
     rows at a time (default: as many as fit a 128 MiB logits budget), so vocab x seq x batch is
     never materialised at once. Differentiable; under grad the caller should call it per
     micro-batch and backward before the next, or the graph keeps every chunk's logits alive.
+
+    Consecutive rows with the same prompt (a GRPO group) run the prompt once and share its KV
+    cache, gradients included: with G completions per prompt the prompt costs 1/G as much.
     """
     import torch
 
     n, c = completion_ids.shape
-    input_ids = torch.cat([prompt_ids, completion_ids], dim=1)  # [N, P+C]
-    mask = torch.cat([prompt_mask, completion_mask], dim=1).long()  # [N, P+C]
     if chunk_size is None:
         vocab = int(model.get_output_embeddings().weight.shape[0])
         chunk_size = max(1, LOGITS_BUDGET_ELEMENTS // ((c + 1) * vocab))
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    # Checkpointed layers drop the KV cache in a grad-enabled training forward, so share only without it.
+    share = not (model.training and torch.is_grad_enabled() and _checkpointing(model))
     parts = []
     for start in range(0, n, chunk_size):
         rows = slice(start, start + chunk_size)
-        logits = model(
-            input_ids=input_ids[rows], attention_mask=mask[rows], position_ids=positions_from_mask(mask[rows]),
-            use_cache=False, logits_to_keep=c + 1,
-        ).logits[:, :-1]  # [n, C, V]: position t predicts completion token t
+        args = (model, prompt_ids[rows], prompt_mask[rows], completion_ids[rows], completion_mask[rows])
+        logits = _shared_prompt_logits(*args) if share else _full_logits(*args)  # [n, C, V]
         logits = logits.float() / temperature
         target = completion_ids[rows].unsqueeze(-1)  # [n, C, 1]
         # gather - logsumexp instead of log_softmax: no second [n, C, V] tensor.
         parts.append(logits.gather(-1, target).squeeze(-1) - torch.logsumexp(logits, dim=-1))  # [n, C]
     return torch.cat(parts, dim=0)
+
+
+def _full_logits(model: Any, p_ids: Any, p_mask: Any, c_ids: Any, c_mask: Any) -> torch.Tensor:
+    """Logits predicting each completion token, from one forward over prompt + completion."""
+    import torch
+
+    ids = torch.cat([p_ids, c_ids], dim=1)  # [n, P+C]
+    mask = torch.cat([p_mask, c_mask], dim=1).long()  # [n, P+C]
+    out = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
+        use_cache=False, logits_to_keep=c_ids.shape[1] + 1,
+    )
+    return out.logits[:, :-1]  # [n, C, V]: position t predicts completion token t
+
+
+def _shared_prompt_logits(model: Any, p_ids: Any, p_mask: Any, c_ids: Any, c_mask: Any) -> torch.Tensor:
+    """Same as `_full_logits`, running each distinct consecutive prompt once and fanning out its cache."""
+    import torch
+    from transformers import DynamicCache
+
+    key = torch.cat([p_ids, p_mask.to(p_ids.dtype)], dim=1)  # [n, 2P]: same ids and same padding
+    _, group_of_row, counts = torch.unique_consecutive(key, dim=0, return_inverse=True, return_counts=True)
+    if len(counts) == len(key):
+        return _full_logits(model, p_ids, p_mask, c_ids, c_mask)
+    first_rows = counts.cumsum(0) - counts  # [B] the first row of each group
+    cache = DynamicCache(config=model.config)
+    cache_kw = _cache_kwarg(model)
+    positions = positions_from_mask(p_mask[first_rows])  # [B, P]
+    prompt_out = model(
+        input_ids=p_ids[first_rows], attention_mask=p_mask[first_rows], position_ids=positions,
+        use_cache=True, logits_to_keep=1, **{cache_kw: cache},
+    )
+    cache.batch_select_indices(group_of_row)  # differentiable gather: [B, ...] -> [n, ...]
+    mask = torch.cat([p_mask, c_mask], dim=1).long()  # [n, P+C]
+    out = model(
+        input_ids=c_ids, attention_mask=mask, position_ids=positions_from_mask(mask)[:, p_ids.shape[1] :],
+        use_cache=True, **{cache_kw: cache},
+    )
+    first = prompt_out.logits[group_of_row]  # [n, 1, V] predicts completion token 0
+    return torch.cat([first, out.logits[:, :-1]], dim=1)  # [n, C, V]
+
+
+def _checkpointing(model: Any) -> bool:
+    return any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules())
