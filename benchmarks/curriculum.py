@@ -59,17 +59,17 @@ class BenchConfig:
 
     recipe: str
     """`dump prepare` recipe name (e.g. `ladder`) or recipe file."""
-    train_config: str
-    """Base `dump train` config; the harness sets scheduler, seed, steps and output dir."""
     target_reward: float
     """Mean eval reward (over all distributions) whose first crossing is 'steps to target'."""
+    train_config: str | None = None
+    """Base `dump train` config (YAML); the harness sets data, scheduler, seed, steps and out."""
+    train: dict[str, Any] = field(default_factory=dict)
+    """Config sections merged over train_config (e.g. {grpo: {lr: 1e-3}})."""
     steps: int = 100
     schedulers: list[str] = field(default_factory=lambda: ["ucb", "uniform", "sequential", "thompson"])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     jobs: int = 2
     """Training subprocesses at once; each runs on one thread."""
-    train_overrides: dict[str, Any] = field(default_factory=dict)
-    """Nested keys merged into the base train config (e.g. {grpo: {lr: 1e-3}})."""
     scheduler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Options per scheduler (e.g. {sequential: {steps: 25}}); unlisted ones run with their defaults."""
     description: str = ""
@@ -102,12 +102,12 @@ def load_bench_config(path: Path, overrides: Mapping[str, Any]) -> BenchConfig:
     try:
         cfg = BenchConfig(**raw)
     except TypeError as e:
-        raise DumpError(f"{path}: {e}; required keys: recipe, train_config, target_reward") from e
+        raise DumpError(f"{path}: {e}; required keys: recipe, target_reward") from e
     for key in ("recipe", "train_config"):
-        candidate = (path.parent / getattr(cfg, key)).resolve()
-        if candidate.exists():
+        candidate = (path.parent / str(getattr(cfg, key))).resolve()
+        if getattr(cfg, key) is not None and candidate.exists():
             setattr(cfg, key, str(candidate))
-    if not Path(cfg.train_config).is_file():
+    if cfg.train_config is not None and not Path(cfg.train_config).is_file():
         raise DumpError(f"{path}: train_config {cfg.train_config} does not exist")
     if "uniform" not in cfg.schedulers:
         raise DumpError("the benchmark reports ratios to uniform: add uniform to --schedulers")
@@ -128,8 +128,8 @@ def deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]
 
 def run_train_config(cfg: BenchConfig, data_dir: Path, run_dir: Path, scheduler: str, seed: int) -> dict[str, Any]:
     """The `dump train` config of one run: the base config with the benchmark's settings on top."""
-    base = yaml.safe_load(Path(cfg.train_config).read_text()) or {}
-    base = deep_merge(base, cfg.train_overrides)
+    base = (yaml.safe_load(Path(cfg.train_config).read_text()) or {}) if cfg.train_config else {}
+    base = deep_merge(base, cfg.train)
     # Only the benchmark's own options: the base config's belong to whatever scheduler it names.
     options = cfg.scheduler_options.get(scheduler, {})
     merged = deep_merge(
@@ -421,6 +421,7 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
         "schedulers": args.schedulers.split(",") if args.schedulers else None,
     }
     cfg = load_bench_config(Path(args.config), overrides)
+    started = provenance(argv)  # the revision the runs are trained at, not the one they are read at
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data_dir = prepare_data(cfg, out)
@@ -428,7 +429,7 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
     hardest = hardest_distributions(data_dir)
     table = aggregate(summaries, cfg.schedulers)
     results: dict[str, Any] = {
-        "provenance": provenance(argv), "config": asdict(cfg), "hardest": hardest,
+        "provenance": started, "config": asdict(cfg), "hardest": hardest,
         "table": _json_safe(table), "runs": _json_safe([asdict(s) for s in summaries]),
         "diagnostics": {s: diagnostics(out / "runs", s, cfg.seeds) for s in cfg.schedulers},
     }
