@@ -168,6 +168,40 @@ def restore_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def save_rng_states(folder: Path) -> None:
+    """rng.pt (torch CPU + CUDA states) and rng_host.json (python, numpy) into a checkpoint folder."""
+    import torch
+
+    states = capture_rng_states()
+    torch.save({"torch": states["torch"], "cuda": states.get("cuda", [])}, folder / "rng.pt")
+    atomic_write_json(folder / "rng_host.json", {"python": _jsonable(states["python"]), "numpy": _jsonable(states["numpy"])})
+
+
+def load_rng_states(folder: Path) -> None:
+    import json
+
+    import torch
+
+    host = json.loads((folder / "rng_host.json").read_text(encoding="utf-8"))
+    dev = torch.load(folder / "rng.pt")
+    python, numpy_state = host["python"], host["numpy"]
+    restore_rng_states({
+        "python": (python[0], tuple(python[1]), python[2]),
+        "numpy": (numpy_state[0], np.asarray(numpy_state[1], dtype=np.uint32), *numpy_state[2:4], float(numpy_state[4])),
+        "torch": dev["torch"], **({"cuda": dev["cuda"]} if dev["cuda"] else {}),
+    })
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (tuple, list)):
+        return [_jsonable(x) for x in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
 # ---------------------------------------------------------------- summary
 
 

@@ -14,6 +14,7 @@ trainer's own prompt RNG, the scheduler's state), so `--resume` continues the ex
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import signal
 import time
@@ -29,8 +30,8 @@ from dumpcli.errors import DumpError
 from dumpcli.evaluate import EvalSet, evaluate
 from dumpcli.fsutil import append_jsonl, atomic_write_json
 from dumpcli.grpo import BatchSize, group_advantages, grpo_loss
-from dumpcli.runs import (RunDir, capture_rng_states, prune_checkpoints, read_trainer_state, restore_rng_states,
-                          write_checkpoint)
+from dumpcli.runs import (RunDir, capture_rng_states, load_rng_states, prune_checkpoints, read_trainer_state,
+                          restore_rng_states, save_rng_states, write_checkpoint)
 from dumpcli.training_setup import TrainingInputs
 
 StepCallback = Callable[["Trainer", dict[str, Any]], None]
@@ -77,7 +78,9 @@ class Trainer:
         # The prompt within a distribution comes from the trainer's own stream, separate from the
         # scheduler's, so a scheduler change never shifts which prompts a distribution serves.
         self.data_rng = np.random.default_rng([self.cfg.run.seed, 0xDA7A])
-        self.eos_id = int(self.inputs.loaded.tokenizer.eos_token_id)
+        from dumpcli.generation import eos_token_ids
+
+        self.eos_ids = torch.tensor(eos_token_ids(self.inputs.loaded), device=self.inputs.loaded.device)
 
     @property
     def cfg(self) -> TrainConfig:
@@ -155,13 +158,15 @@ class Trainer:
         micro = g.micro_batch_size or n
         size = BatchSize(rows=n, tokens=float(rollout.completion_mask.sum()), max_new_tokens=g.max_new_tokens)
         batch = (rollout.prompt_ids, rollout.prompt_mask, rollout.completion_ids, rollout.completion_mask)
+        # Log-probs of the tempered softmax the completions were sampled from (as TRL).
+        logprobs = functools.partial(per_token_logprobs, model, temperature=g.temperature)
         with torch.no_grad():
             # On-policy (num_iterations 1) the old log-probs are the current ones, detached: ratio 1.
-            old = per_token_logprobs(model, *batch) if g.num_iterations > 1 else None  # [N, C]
+            old = logprobs(*batch) if g.num_iterations > 1 else None  # [N, C]
             ref = None
             if g.beta > 0:
                 with reference_adapter_disabled(model):
-                    ref = per_token_logprobs(model, *batch)  # [N, C]
+                    ref = logprobs(*batch)  # [N, C]
         model.train()
         totals = {"loss": 0.0, "tokens": 0.0, "kl_sum": 0.0, "clip_low_sum": 0.0, "clip_high_sum": 0.0, "grad_norm": 0.0}
         for iteration in range(g.num_iterations):
@@ -170,7 +175,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             for start in range(0, n, micro):
                 part = slice(start, start + micro)
-                logps = per_token_logprobs(model, *(t[part] for t in batch))  # [n, C]
+                logps = logprobs(*(t[part] for t in batch))  # [n, C]
                 loss, stats = grpo_loss(
                     logps, old[part] if old is not None else logps.detach(), ref[part] if ref is not None else None,
                     advantages[part], rollout.completion_mask[part], size,
@@ -190,10 +195,12 @@ class Trainer:
     def _metrics_row(self, probabilities: np.ndarray, slots: np.ndarray, dist_of: np.ndarray, results: list[Any],
                      rewards: Any, advantages: Any, group_std: Any, rollout: Any, update: dict[str, float],
                      lr: float, step_time: float) -> dict[str, Any]:
+        import torch
+
         g = self.cfg.grpo
         mask = rollout.completion_mask
         lengths = mask.sum(dim=1).float()  # [N]
-        ended = ((rollout.completion_ids == self.eos_id) & mask.bool()).any(dim=1)  # [N] stopped at EOS
+        ended = (torch.isin(rollout.completion_ids, self.eos_ids) & mask.bool()).any(dim=1)  # [N] stopped at EOS
         rew, adv = rewards.numpy(), advantages.detach().cpu().numpy()
         tokens = max(update["tokens"], 1.0)
         row: dict[str, Any] = {
@@ -260,9 +267,7 @@ class Trainer:
                 save_adapter(self.model, tmp / "adapter")
             torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
             atomic_write_json(tmp / "scheduler.json", self.inputs.scheduler.state_dict())
-            states = capture_rng_states()
-            torch.save({"torch": states["torch"], "cuda": states.get("cuda", [])}, tmp / "rng.pt")
-            atomic_write_json(tmp / "rng_host.json", {"python": _jsonable(states["python"]), "numpy": _jsonable(states["numpy"])})
+            save_rng_states(tmp)
 
         state = {"elapsed_s": self.elapsed_s, "data_rng": self.data_rng.bit_generator.state,
                  "scheduler": self.cfg.scheduler.name, "time": time.time()}
@@ -283,10 +288,7 @@ class Trainer:
         load_adapter_weights(self.model, path / "adapter")
         self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=self.inputs.loaded.device))
         self.inputs.scheduler.load_state_dict(json.loads((path / "scheduler.json").read_text(encoding="utf-8")))
-        host = json.loads((path / "rng_host.json").read_text(encoding="utf-8"))
-        dev = torch.load(path / "rng.pt")
-        restore_rng_states({"python": _python_state(host["python"]), "numpy": _numpy_state(host["numpy"]),
-                            "torch": dev["torch"], **({"cuda": dev["cuda"]} if dev["cuda"] else {})})
+        load_rng_states(path)
         self.data_rng.bit_generator.state = state["data_rng"]
         self.step, self.elapsed_s, self.last_checkpoint_step = int(state["step"]), float(state["elapsed_s"]), int(state["step"])
 
@@ -381,24 +383,6 @@ def _hf_progress_bars_off() -> Iterator[None]:
     finally:
         if was_on:
             hf_logging.enable_progress_bar()
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (tuple, list)):
-        return [_jsonable(x) for x in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
-def _python_state(raw: list[Any]) -> tuple[Any, ...]:
-    return (raw[0], tuple(raw[1]), raw[2])
-
-
-def _numpy_state(raw: list[Any]) -> tuple[Any, ...]:
-    return (raw[0], np.asarray(raw[1], dtype=np.uint32), int(raw[2]), int(raw[3]), float(raw[4]))
 
 
 def check_resumable(run: RunDir) -> Path:
