@@ -32,7 +32,7 @@ from dumpcli.fsutil import append_jsonl, atomic_write_json
 from dumpcli.grpo import BatchSize, group_advantages, grpo_loss
 from dumpcli.runs import (RunDir, capture_rng_states, load_rng_states, prune_checkpoints, read_trainer_state,
                           restore_rng_states, save_rng_states, write_checkpoint)
-from dumpcli.training_setup import TrainingInputs
+from dumpcli.training_setup import TrainingInputs, hf_progress_bars_off
 
 StepCallback = Callable[["Trainer", dict[str, Any]], None]
 
@@ -263,7 +263,7 @@ class Trainer:
         from dumpcli.models import save_adapter
 
         def contents(tmp: Path) -> None:
-            with _hf_progress_bars_off():
+            with hf_progress_bars_off():
                 save_adapter(self.model, tmp / "adapter")
             torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
             atomic_write_json(tmp / "scheduler.json", self.inputs.scheduler.state_dict())
@@ -369,20 +369,6 @@ def _rng_untouched() -> Iterator[None]:
         yield
     finally:
         restore_rng_states(states)
-
-
-@contextlib.contextmanager
-def _hf_progress_bars_off() -> Iterator[None]:
-    """save_pretrained draws a tqdm bar per checkpoint; ours is the only progress display."""
-    from transformers.utils import logging as hf_logging
-
-    was_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_on:
-            hf_logging.enable_progress_bar()
 
 
 def check_resumable(run: RunDir) -> Path:

@@ -7,9 +7,11 @@ a DumpError raised before `dump train` creates or changes a run dir.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,20 @@ class TrainingInputs:
     rewards: list[RewardFn]  # per distribution
     scheduler: Scheduler
     loaded: Any  # dumpcli.models.LoadedModel
+
+
+@contextlib.contextmanager
+def hf_progress_bars_off() -> Iterator[None]:
+    """transformers draws tqdm bars when loading and saving weights; ours is the only progress display."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def cache_root() -> Path:
@@ -120,5 +136,6 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
     seed_everything(cfg)
     from dumpcli.models import load_policy
 
-    loaded = load_policy(cfg.model, cfg.run.seed)
+    with hf_progress_bars_off():
+        loaded = load_policy(cfg.model, cfg.run.seed)
     return TrainingInputs(cfg, Path(dataset.path), names, train_rows, test_rows, rewards, scheduler, loaded)

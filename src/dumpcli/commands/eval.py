@@ -102,10 +102,12 @@ def _load(cfg: TrainConfig, weights: Path | None, seed: int) -> Any:
     import torch
 
     from dumpcli.models import load_adapter_weights, load_policy
+    from dumpcli.training_setup import hf_progress_bars_off
 
     torch.manual_seed(seed)
     model_cfg = cfg.model if weights is not None else dataclasses.replace(cfg.model, lora=False)  # no adapter: the base model
-    loaded = load_policy(model_cfg, seed)
+    with hf_progress_bars_off():
+        loaded = load_policy(model_cfg, seed)
     if weights is not None:
         load_adapter_weights(loaded.model, weights)
     loaded.model.eval()

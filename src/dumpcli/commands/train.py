@@ -201,7 +201,7 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"Run {summary['run']}: {summary['steps']} steps in {summary['elapsed_s']:.0f} s", title_justify="left")
-    for col in ("distribution", "prompts", "train reward (first→last ¼)", "eval reward (start→end)", "eval acc", "p(final)"):
+    for col in ("distribution", "prompts", "train reward", "eval reward", "eval accuracy", "p(last)"):
         table.add_column(col, justify="left" if col == "distribution" else "right")
     for name, d in summary["distributions"].items():
         table.add_row(
@@ -211,6 +211,8 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
         )
     console.print(table)
     rose = summary["rose_on"]
+    console.print("train reward: first → last quarter of the steps that drew the distribution; "
+                  "eval: greedy, before → after training", style="dim")
     by = "eval reward, start → end" if summary["rose_by"] == "eval" else "training reward, first → last quarter"
     console.print(f"Reward rose on {len(rose)} of {len(summary['distributions'])} distributions ({by})"
                   + (f": {', '.join(rose)}" if rose else ""))
