@@ -93,14 +93,38 @@ def test_config_without_uniform_is_refused_with_exit_code_2(tmp_path):
     assert "add uniform" in result.stderr
 
 
-def test_tiny_benchmark_trains_every_scheduler_and_reports_a_table(tmp_path):
-    cmd = [sys.executable, str(SCRIPT), str(FAST_CONFIG), "--out", str(tmp_path / "b"), "--seeds", "0",
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory):
+    """One real benchmark at a tiny size: 1 seed, ucb and uniform, 2 steps each."""
+    out = tmp_path_factory.mktemp("bench") / "b"
+    cmd = [sys.executable, str(SCRIPT), str(FAST_CONFIG), "--out", str(out), "--seeds", "0",
            "--schedulers", "ucb,uniform", "--steps", "2", "--json"]
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120)
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    results = json.loads(result.stdout)
+    return out, cmd, json.loads(result.stdout)
+
+
+def test_tiny_benchmark_reports_every_scheduler_with_ratios_to_uniform(tiny_bench):
+    _, _, results = tiny_bench
     assert set(results["table"]) == {"ucb", "uniform"}
     assert results["table"]["uniform"]["auc"]["ratio_to_uniform"] == pytest.approx(1.0)
+    assert results["hardest"] == ["reverse-6"]
     assert [(r["scheduler"], r["seed"]) for r in results["runs"]] == [("ucb", 0), ("uniform", 0)]
-    assert (tmp_path / "b" / "results.json").exists()
-    assert "| uniform | " in (tmp_path / "b" / "table.md").read_text()
+    assert set(results["diagnostics"]["ucb"]) == {f"reverse-{n}" for n in range(1, 7)}
+
+
+def test_tiny_benchmark_writes_results_table_and_dump_inspect_plot(tiny_bench):
+    out, _, results = tiny_bench
+    assert json.loads((out / "results.json").read_text())["table"] == results["table"]
+    assert "| uniform | " in (out / "table.md").read_text()
+    assert results["plot"] == str(out / "compare.png") and (out / "compare.png").stat().st_size > 0
+
+
+def test_rerun_reuses_finished_runs_and_gives_the_same_table(tiny_bench):
+    out, cmd, first = tiny_bench
+    log = out / "runs" / "ucb-seed0.log"
+    before = log.stat().st_mtime_ns
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert log.stat().st_mtime_ns == before  # not retrained
+    assert json.loads(result.stdout)["table"] == first["table"]
