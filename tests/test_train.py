@@ -173,3 +173,25 @@ def test_training_into_an_existing_run_dir_is_refused_and_changes_nothing(run: P
     assert main(tiny_args(ladder, run)) == 2
     assert "already exists" in capsys.readouterr().err
     assert _tree(run) == before
+
+
+def test_micro_batches_give_the_same_first_update_as_one_batch(ladder: Path, tmp_path: Path) -> None:
+    rows = {}
+    for name, extra in (("whole", []), ("micro", ["--set", "grpo.micro_batch_size=2"])):
+        out = tmp_path / name
+        assert main(tiny_args(ladder, out, "--set", "run.eval_at_start=false", *extra, steps=1)) == 0
+        rows[name] = read_jsonl(out / "metrics.jsonl")[0]
+    assert rows["micro"]["reward"] == rows["whole"]["reward"]  # same rollouts
+    assert rows["micro"]["grad_norm"] == pytest.approx(rows["whole"]["grad_norm"], rel=1e-4)
+
+
+def test_learning_rate_warms_up_then_follows_its_schedule() -> None:
+    from dumpcli.config import GRPOConfig
+    from dumpcli.trainer import learning_rate
+
+    warm = GRPOConfig(lr=1.0, steps=10, warmup_steps=4)
+    assert [learning_rate(warm, s) for s in (1, 2, 4, 5, 10)] == [0.25, 0.5, 1.0, 1.0, 1.0]
+    linear = GRPOConfig(lr=1.0, steps=10, lr_schedule="linear")
+    assert learning_rate(linear, 1) == 1.0 and learning_rate(linear, 10) == pytest.approx(0.1)
+    cosine = GRPOConfig(lr=1.0, steps=10, lr_schedule="cosine")
+    assert learning_rate(cosine, 1) == 1.0 and learning_rate(cosine, 6) == pytest.approx(0.5)
