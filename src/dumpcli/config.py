@@ -116,6 +116,9 @@ def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
     return {name: dataclasses.asdict(getattr(cfg, name)) for name in SECTIONS}
 
 
+Override = tuple[str, Any, str]  # (section.key, value, where it came from: a file, --set, --lr, ...)
+
+
 def config_from_dict(raw: Mapping[str, Any], *, base: TrainConfig | None = None, where: str = "config") -> TrainConfig:
     """Build a TrainConfig from nested dicts (a YAML file), starting from `base` or the defaults."""
     if not isinstance(raw, Mapping):
@@ -123,7 +126,7 @@ def config_from_dict(raw: Mapping[str, Any], *, base: TrainConfig | None = None,
     version = raw.get("format_version", CONFIG_FORMAT_VERSION)
     if version != CONFIG_FORMAT_VERSION:
         raise DumpError(f"{where} has format_version {version!r}; this dump reads version {CONFIG_FORMAT_VERSION}")
-    cfg = base if base is not None else TrainConfig()
+    overrides: list[Override] = []
     for section, values in raw.items():
         if section in _HEADER_KEYS:
             continue
@@ -133,46 +136,65 @@ def config_from_dict(raw: Mapping[str, Any], *, base: TrainConfig | None = None,
             continue
         if not isinstance(values, Mapping):
             raise DumpError(f"{where}: section {section!r} must be a mapping of keys, got {type(values).__name__}")
-        for key, value in values.items():
-            cfg = set_value(cfg, f"{section}.{key}", value, where=where)
-    return cfg
+        overrides += [(f"{section}.{key}", value, where) for key, value in values.items()]
+    return apply_overrides(base if base is not None else TrainConfig(), overrides)
+
+
+def apply_overrides(cfg: TrainConfig, overrides: Sequence[Override]) -> TrainConfig:
+    """Return a copy of `cfg` with every `section.key` set (strings converted by the field's type).
+
+    Sections are rebuilt once, after all overrides, so a combination that is only valid as a
+    whole (e.g. load_in_4bit and lora together) never fails half-way.
+    """
+    values = config_to_dict(cfg)
+    for dotted, value, where in overrides:
+        _set_in(values, dotted, value, where)
+    sections = {}
+    for name, cls in SECTIONS.items():
+        try:
+            sections[name] = cls(**values[name])
+        except DumpError as e:  # ModelConfig validates itself in __post_init__
+            raise DumpError(f"{name}: {e}") from e
+    return TrainConfig(**sections)
 
 
 def set_value(cfg: TrainConfig, dotted: str, value: Any, *, where: str = "--set") -> TrainConfig:
-    """Return a copy of `cfg` with `section.key` set to `value` (strings converted by the field's type)."""
+    return apply_overrides(cfg, [(dotted, value, where)])
+
+
+def _set_in(values: dict[str, dict[str, Any]], dotted: str, value: Any, where: str) -> None:
     section, sep, key = dotted.partition(".")
     if not sep or not key:
         raise DumpError(f"{where}: {dotted!r} must look like section.key, e.g. grpo.lr; sections: {', '.join(SECTIONS)}")
     if section not in SECTIONS:
         raise DumpError(f"{where}: unknown section {section!r} in {dotted!r}; allowed: {', '.join(SECTIONS)}")
-    section_obj = getattr(cfg, section)
     key = key.replace("-", "_")
     if section == "scheduler" and key.startswith("options."):
-        options = {**section_obj.options, key.split(".", 1)[1]: value}
-        return dataclasses.replace(cfg, scheduler=dataclasses.replace(section_obj, options=options))
-    names = [f.name for f in dataclasses.fields(section_obj)]
+        values["scheduler"]["options"] = {**values["scheduler"]["options"], key.split(".", 1)[1]: value}
+        return
+    names = [f.name for f in dataclasses.fields(SECTIONS[section])]
     if key not in names:
         raise DumpError(f"{where}: unknown key {section}.{key}; allowed in {section}: {', '.join(names)}")
-    hint = typing.get_type_hints(type(section_obj))[key]
+    hint = typing.get_type_hints(SECTIONS[section])[key]
     try:
-        converted = coerce(value, hint)
+        values[section][key] = coerce(value, hint)
     except (TypeError, ValueError) as e:
         raise DumpError(f"{where}: {section}.{key} must be {type_name(hint)}, got {value!r}") from e
-    try:
-        new_section = dataclasses.replace(section_obj, **{key: converted})
-    except DumpError as e:  # ModelConfig validates itself in __post_init__
-        raise DumpError(f"{where}: {e}") from e
-    return dataclasses.replace(cfg, **{section: new_section})
 
 
 def apply_sets(cfg: TrainConfig, pairs: Sequence[str]) -> TrainConfig:
     """Apply `--set section.key=value` pairs in order."""
+    return apply_overrides(cfg, parse_sets(pairs))
+
+
+def parse_sets(pairs: Sequence[str]) -> list[Override]:
+    out: list[Override] = []
     for pair in pairs:
         dotted, sep, value = pair.partition("=")
         if not sep:
             raise DumpError(f"--set {pair!r} must look like section.key=value, e.g. --set grpo.lr=1e-4")
-        cfg = set_value(cfg, dotted.strip(), value.strip())
-    return cfg
+        out.append((dotted.strip(), value.strip(), "--set"))
+    return out
 
 
 def load_config_file(path: Path, base: TrainConfig | None = None) -> TrainConfig:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from dumpcli.config import TrainConfig, config_differences, load_config_file, set_value
+from dumpcli.config import TrainConfig, config_differences, load_config_file
 from dumpcli.errors import DumpError
 from dumpcli.output import human_console, print_json
 
@@ -36,24 +36,23 @@ RESUME_MAY_DIFFER = {"run.out", "run.progress"}
 def resolve_config(config: Path | None, flags: dict[str, Any], scheduler_options: list[str], sets: list[str],
                    resume: Path | None = None) -> TrainConfig:
     """Defaults (or the resumed run's config) <- --config <- common flags <- --scheduler-option <- --set."""
-    from dumpcli.config import apply_sets
+    from dumpcli.config import apply_overrides, parse_sets
     from dumpcli.runs import RunDir
     from dumpcli.scheduler import parse_option_pairs
 
     saved = RunDir(resume).read_config() if resume is not None else None
     base = saved if saved is not None else TrainConfig()
     cfg = load_config_file(config, base=base) if config is not None else base
-    before = cfg.scheduler.name
-    for name, key in FLAG_KEYS.items():
-        if flags.get(name) is not None:
-            cfg = set_value(cfg, key, str(flags[name]), where=f"--{name.replace('_', '-')}")
+    overrides = [(key, str(flags[name]), f"--{name.replace('_', '-')}") for name, key in FLAG_KEYS.items()
+                 if flags.get(name) is not None]
     if flags.get("load_in_4bit"):
-        cfg = set_value(cfg, "model.load_in_4bit", True, where="--load-in-4bit")
-    if cfg.scheduler.name != before:  # options belong to the scheduler that was replaced
+        overrides.append(("model.load_in_4bit", True, "--load-in-4bit"))
+    if flags.get("scheduler") is not None and flags["scheduler"] != cfg.scheduler.name:
+        # Options belong to the scheduler that is being replaced.
         cfg = dataclasses.replace(cfg, scheduler=dataclasses.replace(cfg.scheduler, options={}))
-    for key, value in parse_option_pairs(scheduler_options).items():
-        cfg = set_value(cfg, f"scheduler.options.{key}", value, where="--scheduler-option")
-    cfg = apply_sets(cfg, sets)
+    overrides += [(f"scheduler.options.{key}", value, "--scheduler-option")
+                  for key, value in parse_option_pairs(scheduler_options).items()]
+    cfg = apply_overrides(cfg, overrides + parse_sets(sets))
     if saved is not None and resume is not None:
         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, out=str(resume)))
         differ = [k for k in config_differences(saved, cfg) if k not in RESUME_MAY_DIFFER]
