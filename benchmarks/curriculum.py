@@ -28,7 +28,6 @@ import math
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -43,15 +42,11 @@ from dumpcli.errors import DumpError
 from dumpcli.fsutil import atomic_write_json, atomic_write_text, read_jsonl
 from dumpcli.output import human_console, print_json
 
-REPO = Path(__file__).resolve().parent.parent
-METRICS = ("steps_to_target", "auc", "final_reward", "final_hardest", "wall_s")
-HEADERS = {
-    "steps_to_target": "steps to target",
-    "auc": "AUC (mean reward)",
-    "final_reward": "final reward",
-    "final_hardest": "final hardest",
-    "wall_s": "wall s",
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module, also when imported by path
+from curriculum_report import (  # noqa: E402
+    METRICS, REPO, RunSummary, aggregate, diagnostics, hardest_distributions, markdown_diagnostics, markdown_table,
+    print_table, provenance, run_name, summarize_run, write_plot,
+)
 
 
 @dataclass
@@ -74,17 +69,6 @@ class BenchConfig:
     scheduler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Options per scheduler (e.g. {sequential: {steps: 25}}); unlisted ones run with their defaults."""
     description: str = ""
-
-
-@dataclass
-class RunSummary:
-    scheduler: str
-    seed: int
-    steps_to_target: float  # math.inf when the target was never reached
-    auc: float
-    final_reward: float
-    final_hardest: float
-    wall_s: float
 
 
 # ---------------------------------------------------------------- configuration
@@ -149,10 +133,6 @@ def run_train_config(cfg: BenchConfig, data_dir: Path, run_dir: Path, scheduler:
 # ---------------------------------------------------------------- running
 
 
-def run_name(scheduler: str, seed: int) -> str:
-    return f"{scheduler}-seed{seed}"
-
-
 def prepare_data(cfg: BenchConfig, out: Path) -> Path:
     from dumpcli.data.recipe import prepare_recipe
 
@@ -213,178 +193,6 @@ def _start_run(runs_dir: Path, name: str, train_config: dict[str, Any]) -> subpr
     with open(runs_dir / f"{name}.log", "wb") as log:  # the child keeps its own descriptor
         return subprocess.Popen([sys.executable, "-m", "dumpcli", "train", "--config", str(config_path)],
                                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-
-
-# ---------------------------------------------------------------- measuring
-
-
-def hardest_distributions(data_dir: Path) -> list[str]:
-    """Names of the distributions with the largest difficulty in the dataset manifest."""
-    manifest = yaml.safe_load((data_dir / "dataset.yaml").read_text())
-    dists = manifest["distributions"]
-    top = max(float(d["difficulty"]) for d in dists)
-    return [d["name"] for d in dists if float(d["difficulty"]) == top]
-
-
-def mean_reward_curve(eval_rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, float]]:
-    """(step, unweighted mean over distributions of the eval reward), one point per evaluation."""
-    curve = []
-    for row in eval_rows:
-        rewards = [d["reward"] for d in row["distributions"].values()]
-        curve.append((int(row["step"]), sum(rewards) / len(rewards)))
-    return curve
-
-
-def summarize_run(
-    scheduler: str, seed: int, eval_rows: Sequence[Mapping[str, Any]], hardest: Sequence[str],
-    target: float, wall_s: float,
-) -> RunSummary:
-    curve = mean_reward_curve(eval_rows)
-    if not curve:
-        raise DumpError(f"run {run_name(scheduler, seed)} has no evaluations; set run.eval_every below the step budget")
-    reached = [step for step, reward in curve if reward >= target]
-    steps, rewards = zip(*curve)
-    if len(curve) > 1:
-        area = sum((steps[i + 1] - steps[i]) * (rewards[i] + rewards[i + 1]) / 2 for i in range(len(curve) - 1))
-        auc = area / (steps[-1] - steps[0])  # normalised by the span: a mean reward, comparable across budgets
-    else:
-        auc = rewards[0]
-    last = eval_rows[-1]["distributions"]
-    final_hardest = sum(last[name]["reward"] for name in hardest) / len(hardest)
-    return RunSummary(
-        scheduler=scheduler, seed=seed, steps_to_target=float(reached[0]) if reached else math.inf,
-        auc=auc, final_reward=rewards[-1], final_hardest=final_hardest, wall_s=wall_s,
-    )
-
-
-def aggregate(summaries: Sequence[RunSummary], schedulers: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per scheduler and metric: median, min, max over seeds and the ratio of medians to uniform."""
-    table: dict[str, dict[str, Any]] = {}
-    for scheduler in schedulers:
-        runs = [s for s in summaries if s.scheduler == scheduler]
-        row: dict[str, Any] = {"seeds": len(runs), "reached": sum(math.isfinite(r.steps_to_target) for r in runs)}
-        for metric in METRICS:
-            values = [getattr(r, metric) for r in runs]
-            row[metric] = {"median": _median(values), "min": min(values), "max": max(values)}
-        table[scheduler] = row
-    for row in table.values():
-        for metric in METRICS:
-            row[metric]["ratio_to_uniform"] = _ratio(row[metric]["median"], table["uniform"][metric]["median"])
-    return table
-
-
-def _median(values: Sequence[float]) -> float:
-    # statistics.median averages the two middle values: inf (never reached) stays inf.
-    return float(statistics.median(values))
-
-
-def _ratio(value: float, uniform: float) -> float | None:
-    if not (math.isfinite(value) and math.isfinite(uniform)) or uniform == 0:
-        return None
-    return value / uniform
-
-
-def diagnostics(runs_dir: Path, scheduler: str, seeds: Sequence[int], parts: int = 4) -> dict[str, Any]:
-    """Mean probability and mean |advantage| per distribution in each part of training, over seeds.
-
-    This is what explains a result: where the scheduler put its prompts, and how much each
-    distribution could still teach (|A| near 0 = always or never solved).
-    """
-    per_dist: dict[str, dict[str, list[list[float]]]] = {}
-    for seed in seeds:
-        rows = read_jsonl(runs_dir / run_name(scheduler, seed) / "metrics.jsonl")
-        for i, row in enumerate(rows):
-            part = min(parts - 1, i * parts // max(len(rows), 1))
-            for name, d in row["distributions"].items():
-                slot = per_dist.setdefault(name, {"probability": [[] for _ in range(parts)],
-                                                  "abs_advantage": [[] for _ in range(parts)]})
-                slot["probability"][part].append(d["probability"])
-                if d.get("abs_advantage") is not None:
-                    slot["abs_advantage"][part].append(d["abs_advantage"])
-    return {
-        name: {key: [sum(v) / len(v) if v else None for v in lists] for key, lists in slots.items()}
-        for name, slots in per_dist.items()
-    }
-
-
-# ---------------------------------------------------------------- reporting
-
-
-def format_value(metric: str, value: float, steps: int) -> str:
-    if metric == "steps_to_target":
-        return f">{steps}" if math.isinf(value) else f"{value:.0f}"
-    return f"{value:.0f}" if metric == "wall_s" else f"{value:.3f}"
-
-
-def table_rows(table: Mapping[str, Mapping[str, Any]], steps: int) -> list[list[str]]:
-    """One row per scheduler: name, runs reaching the target, then 'median (min-max) ratio' per metric."""
-    rows = []
-    for scheduler, row in table.items():
-        cells = [scheduler, f"{row['reached']}/{row['seeds']}"]
-        for metric in METRICS:
-            m = row[metric]
-            ratio = "n/a" if m["ratio_to_uniform"] is None else f"{m['ratio_to_uniform']:.2f}x"
-            lo, hi = (format_value(metric, m[k], steps) for k in ("min", "max"))
-            cells.append(f"{format_value(metric, m['median'], steps)} ({lo}-{hi}) {ratio}")
-        rows.append(cells)
-    return rows
-
-
-def markdown_table(table: Mapping[str, Mapping[str, Any]], steps: int, hardest: Sequence[str]) -> str:
-    headers = ["scheduler", "reached target"] + [HEADERS[m] for m in METRICS]
-    headers[METRICS.index("final_hardest") + 2] = f"final {'/'.join(hardest)}"
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(table, steps)]
-    return "\n".join(lines) + "\n"
-
-
-def markdown_diagnostics(diag: Mapping[str, Mapping[str, Any]]) -> str:
-    """Per scheduler: probability and mean |advantage| of each distribution per quarter of training."""
-    out = []
-    for scheduler, dists in diag.items():
-        out.append(f"\n{scheduler}: probability / mean |advantage| per quarter of training (mean over seeds)\n")
-        out.append("| distribution | Q1 | Q2 | Q3 | Q4 |\n|---|---|---|---|---|")
-        for name, d in dists.items():
-            cells = [
-                f"{p:.2f} / {'-' if a is None else f'{a:.2f}'}" if p is not None else "-"
-                for p, a in zip(d["probability"], d["abs_advantage"])
-            ]
-            out.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(out) + "\n"
-
-
-def print_table(table: Mapping[str, Mapping[str, Any]], steps: int, hardest: Sequence[str], target: float) -> None:
-    from rich.table import Table
-
-    t = Table(title=f"median (min-max over seeds) and ratio of medians to uniform; target mean reward {target}")
-    for header in ["scheduler", "reached"] + [HEADERS[m] for m in METRICS]:
-        t.add_column(header.replace("final hardest", f"final {'/'.join(hardest)}"))
-    for cells in table_rows(table, steps):
-        t.add_row(*cells)
-    human_console().print(t)
-
-
-def provenance(argv: Sequence[str]) -> dict[str, Any]:
-    import platform
-
-    def git(*args: str) -> str:
-        result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
-        return result.stdout.strip()
-
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "command": " ".join(["python", "benchmarks/curriculum.py", *argv]),
-        "git_revision": git("rev-parse", "--short", "HEAD") + (" (dirty)" if git("status", "--porcelain") else ""),
-    }
-
-
-def write_plot(runs_dir: Path, schedulers: Sequence[str], seed: int, path: Path) -> str | None:
-    """`dump inspect`'s comparison plot of one seed per scheduler; returns the error text on failure."""
-    cmd = [sys.executable, "-m", "dumpcli", "inspect", *[str(runs_dir / run_name(s, seed)) for s in schedulers],
-           "--plot", str(path)]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
-    return None if result.returncode == 0 else (result.stderr.strip() or f"exit {result.returncode}")
 
 
 # ---------------------------------------------------------------- main
