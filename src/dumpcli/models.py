@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,7 +238,10 @@ def _wrap_lora(model: PreTrainedModel, cfg: ModelConfig) -> Any:
         task_type="CAUSAL_LM",
     )
     try:
-        return get_peft_model(model, lora)
+        with warnings.catch_warnings():
+            # peft reads transformers' deprecated `is_gradient_checkpointing`: noise on every run.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            return get_peft_model(model, lora)
     except ValueError as e:
         raise DumpError(f"LoRA target modules {targets} do not match model {cfg.name!r}: {str(e).splitlines()[0]}") from e
 
@@ -297,8 +301,8 @@ def load_adapter_weights(model: Any, path: Path | str) -> None:
             _load_lora(model, path)
         else:
             _load_full(model, path)
-    except RuntimeError as e:  # size mismatch: a different rank or model
-        raise DumpError(f"weights in {path} do not fit this model: {str(e).splitlines()[0]}") from e
+    except (RuntimeError, OSError, ValueError) as e:  # size mismatch (another rank or model), unreadable files
+        raise DumpError(f"weights in {path} do not fit this model: {str(e).strip().splitlines()[0]}") from e
 
 
 def _load_lora(model: Any, path: Path) -> None:
