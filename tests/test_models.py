@@ -376,7 +376,7 @@ def lora_grads(loaded, r, **kw) -> dict[str, torch.Tensor]:
 
 def test_shared_prompt_gradients_equal_per_row_gradients():
     # chunk_size=1 puts every row in its own chunk, so nothing is shared: the plain full forward.
-    r = rollout(tiny())
+    r = rollout(tiny(), groups=2, max_new_tokens=6)
     shared, per_row = lora_grads(tiny(), r), lora_grads(tiny(), r, chunk_size=1)
     assert shared.keys() == per_row.keys() and any("lora_A" in k for k in shared)
     for k in shared:
@@ -384,7 +384,7 @@ def test_shared_prompt_gradients_equal_per_row_gradients():
 
 
 def test_gradient_checkpointing_gives_the_same_gradients():
-    r = rollout(tiny())
+    r = rollout(tiny(), groups=2, max_new_tokens=6)
     plain, checkpointed = lora_grads(tiny(), r), lora_grads(tiny(gradient_checkpointing=True), r)
     for k in plain:
         torch.testing.assert_close(checkpointed[k], plain[k], rtol=1e-3, atol=1e-5)
