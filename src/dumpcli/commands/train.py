@@ -84,10 +84,11 @@ def train(
 ) -> None:
     """Train with GRPO; the scheduler picks each prompt's distribution.
 
-    With no arguments but --scheduler it trains the embedded CPU demo: SmolLM2-135M-Instruct
-    with LoRA on the arithmetic ladder (prepared into ~/.cache/dump on first use). Every config
-    key is settable with --set; the resolved config is written to the run dir. Ctrl-C saves a
-    checkpoint; --resume continues exactly where the run stopped.
+    With only --scheduler it trains the embedded CPU demo: SmolLM2-135M-Instruct + LoRA on the arithmetic ladder.
+
+    Every config key is settable with --set; the resolved config goes to the run dir.
+
+    Ctrl-C saves a checkpoint; --resume continues exactly where the run stopped.
 
     Example: dump train --scheduler ucb
     """
