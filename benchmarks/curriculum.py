@@ -142,8 +142,13 @@ def prepare_data(cfg: BenchConfig, out: Path) -> Path:
     return data_dir
 
 
-def train_runs(cfg: BenchConfig, data_dir: Path, runs_dir: Path, jobs: Sequence[tuple[str, int]]) -> dict[str, float]:
-    """Train every (scheduler, seed) not already done, `cfg.jobs` at a time; wall seconds per run."""
+def train_runs(
+    cfg: BenchConfig, data_dir: Path, runs_dir: Path, jobs: Sequence[tuple[str, int]], train: bool = True
+) -> dict[str, float]:
+    """Train every (scheduler, seed) not already done, `cfg.jobs` at a time; wall seconds per finished run.
+
+    With `train` false nothing is started: only the runs already finished are reported.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     walls: dict[str, float] = {}
@@ -158,6 +163,9 @@ def train_runs(cfg: BenchConfig, data_dir: Path, runs_dir: Path, jobs: Sequence[
             walls[name] = record["wall_s"]
         else:
             pending.append((name, train_config))
+    if pending and not train:
+        human_console().print(f"[yellow]not finished, left out:[/] {', '.join(name for name, _ in pending)}")
+        pending = []
     running: dict[str, tuple[subprocess.Popen[bytes], float, dict[str, Any]]] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=human_console()) as progress:
@@ -198,15 +206,18 @@ def _start_run(runs_dir: Path, name: str, train_config: dict[str, Any]) -> subpr
 # ---------------------------------------------------------------- main
 
 
-def measure(cfg: BenchConfig, data_dir: Path, runs_dir: Path, seeds: Sequence[int]) -> list[RunSummary]:
-    """Train (or reuse) every scheduler x seed run under `runs_dir` and summarise each."""
+def measure(
+    cfg: BenchConfig, data_dir: Path, runs_dir: Path, seeds: Sequence[int], train: bool = True
+) -> list[RunSummary]:
+    """Train (or reuse) every scheduler x seed run under `runs_dir` and summarise each finished one."""
     jobs = [(s, k) for s in cfg.schedulers for k in seeds]
-    walls = train_runs(cfg, data_dir, runs_dir, jobs)
+    walls = train_runs(cfg, data_dir, runs_dir, jobs, train)
     hardest = hardest_distributions(data_dir)
     return [
         summarize_run(s, k, read_jsonl(runs_dir / run_name(s, k) / "eval.jsonl"), hardest, cfg.target_reward,
                       walls[run_name(s, k)])
         for s, k in jobs
+        if run_name(s, k) in walls
     ]
 
 
@@ -234,17 +245,22 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data_dir = prepare_data(cfg, out)
-    summaries = measure(cfg, data_dir, out / "runs", cfg.seeds)
+    summaries = measure(cfg, data_dir, out / "runs", cfg.seeds, train=not args.tabulate_only)
+    seeds_of = {s: [r.seed for r in summaries if r.scheduler == s] for s in cfg.schedulers}
+    seeds_of = {s: seeds for s, seeds in seeds_of.items() if seeds}  # --tabulate-only may lack some
+    if "uniform" not in seeds_of:
+        raise DumpError("no finished uniform run to compare with yet; run without --tabulate-only")
     hardest = hardest_distributions(data_dir)
-    table = aggregate(summaries, cfg.schedulers)
+    table = aggregate(summaries, list(seeds_of))
     results: dict[str, Any] = {
         "provenance": started, "config": asdict(cfg), "hardest": hardest,
         "table": _json_safe(table), "runs": _json_safe([asdict(s) for s in summaries]),
-        "diagnostics": {s: diagnostics(out / "runs", s, cfg.seeds) for s in cfg.schedulers},
+        "diagnostics": {s: diagnostics(out / "runs", s, seeds) for s, seeds in seeds_of.items()},
     }
     if args.check_determinism:
         results["determinism"] = check_determinism(cfg, data_dir, out, summaries)
-    plot_error = write_plot(out / "runs", cfg.schedulers, cfg.seeds[0], out / "compare.png")
+    first_runs = [out / "runs" / run_name(s, seeds[0]) for s, seeds in seeds_of.items()]
+    plot_error = write_plot(first_runs, out / "compare.png")
     results["plot"] = None if plot_error else str(out / "compare.png")
     if plot_error:
         human_console().print(f"[yellow]plot skipped: dump inspect failed: {plot_error}[/]")
@@ -278,6 +294,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="step budget per run (default: the config's)")
     parser.add_argument("--target", type=float, help="target mean eval reward (default: the config's)")
     parser.add_argument("--jobs", type=int, help="training processes at once (default: the config's)")
+    parser.add_argument("--tabulate-only", action="store_true",
+                        help="train nothing: tabulate the runs already finished (e.g. while a benchmark runs)")
     parser.add_argument("--check-determinism", action="store_true",
                         help="re-train the first seed of each scheduler and compare the rows")
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")

@@ -212,9 +212,8 @@ def provenance(argv: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def write_plot(runs_dir: Path, schedulers: Sequence[str], seed: int, path: Path) -> str | None:
-    """`dump inspect`'s comparison plot of one seed per scheduler; returns the error text on failure."""
-    cmd = [sys.executable, "-m", "dumpcli", "inspect", *[str(runs_dir / run_name(s, seed)) for s in schedulers],
-           "--plot", str(path)]
+def write_plot(run_dirs: Sequence[Path], path: Path) -> str | None:
+    """`dump inspect`'s comparison plot of the given runs; returns the error text on failure."""
+    cmd = [sys.executable, "-m", "dumpcli", "inspect", *map(str, run_dirs), "--plot", str(path)]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
     return None if result.returncode == 0 else (result.stderr.strip() or f"exit {result.returncode}")
