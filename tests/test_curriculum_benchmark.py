@@ -128,3 +128,13 @@ def test_rerun_reuses_finished_runs_and_gives_the_same_table(tiny_bench):
     assert result.returncode == 0, result.stderr[-3000:]
     assert log.stat().st_mtime_ns == before  # not retrained
     assert json.loads(result.stdout)["table"] == first["table"]
+
+
+def test_tabulate_only_trains_nothing_and_leaves_unfinished_schedulers_out(tiny_bench):
+    out, cmd, first = tiny_bench
+    cmd = [c if c != "ucb,uniform" else "ucb,uniform,thompson" for c in cmd] + ["--tabulate-only"]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert set(json.loads(result.stdout)["table"]) == {"ucb", "uniform"}
+    assert not (out / "runs" / "thompson-seed0").exists()
+    assert "thompson-seed0" in result.stderr
