@@ -183,7 +183,10 @@ def run_side(side: str, setup: Setup) -> dict[str, Any]:
 def spawn(side: str, setup: Setup) -> dict[str, Any]:
     """Run one side in a fresh interpreter, so its peak RSS is its own; the last stdout line is JSON."""
     cmd = [sys.executable, __file__, "--side", side, "--setup", json.dumps(asdict(setup))]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = dict(os.environ)
+    if setup.threads:  # OpenMP pools too, not only torch's intra-op threads
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(setup.threads)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"{side} side failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -227,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lora-alpha", type=int, default=32)
     p.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up step")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch threads on both sides; 0 = torch's default")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads on both sides; 0 = torch's default. Use 1 on a busy machine: "
+                        "oversubscribed OpenMP threads made steps 10-30x slower in our measurements")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     p.add_argument("--side", choices=["ours", "trl"], help=argparse.SUPPRESS)
     p.add_argument("--setup", help=argparse.SUPPRESS)
