@@ -388,3 +388,14 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     plain, checkpointed = lora_grads(tiny(), r), lora_grads(tiny(gradient_checkpointing=True), r)
     for k in plain:
         torch.testing.assert_close(checkpointed[k], plain[k], rtol=1e-3, atol=1e-5)
+
+
+def test_a_local_hf_folder_loads_by_path(tmp_path: Path):
+    source = tiny(lora=False, seed=4)
+    source.model.save_pretrained(tmp_path / "m")
+    source.tokenizer.save_pretrained(tmp_path / "m")
+    loaded = load_policy(ModelConfig(name=str(tmp_path / "m"), lora=False), seed=0)
+    assert loaded.tokenizer.decode(loaded.tokenizer("a\nb c")["input_ids"]) == "a\nb c"
+    r = rollout(source)
+    with torch.no_grad():
+        torch.testing.assert_close(logprobs(loaded, r), logprobs(source, r))
