@@ -399,3 +399,27 @@ def test_a_local_hf_folder_loads_by_path(tmp_path: Path):
     r = rollout(source)
     with torch.no_grad():
         torch.testing.assert_close(logprobs(loaded, r), logprobs(source, r))
+
+
+def test_cached_greedy_generation_matches_a_full_forward():
+    # The KV-cache sampler (prefill once, cache fanned out per group, left padding) must see the
+    # same logits as one forward over prompt + completion: greedy tokens are their argmax.
+    loaded = tiny()
+    texts = render_prompts(loaded.tokenizer, MESSAGES, [""] * len(MESSAGES))
+    r = generate(loaded, texts, num_generations=2, max_new_tokens=8, greedy=True)
+    ids = torch.cat([r.prompt_ids, r.completion_ids], 1)
+    mask = torch.cat([r.prompt_mask, r.completion_mask], 1)
+    with torch.no_grad():
+        logits = loaded.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0)).logits
+    predicted = logits[:, r.prompt_ids.shape[1] - 1 : -1].argmax(-1)  # [N, C]
+    valid = r.completion_mask.bool()
+    assert torch.equal(predicted[valid], r.completion_ids[valid])
+
+
+def test_top_p_samples_only_from_the_nucleus():
+    from dumpcli.generation import pick_tokens
+
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.2]])).repeat(2000, 1)
+    torch.manual_seed(0)
+    drawn = pick_tokens(logits, temperature=1.0, top_p=0.7, greedy=False)
+    assert set(drawn.tolist()) == {0, 1}
