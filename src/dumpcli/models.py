@@ -111,16 +111,15 @@ def load_policy(cfg: ModelConfig, seed: int) -> LoadedModel:
     device = _resolve_device(cfg.device)
     if cfg.load_in_4bit:
         _check_4bit_possible(device, cfg.name)
-    import torch
-
     dtype = _resolve_dtype(cfg.dtype, device)
     model, tokenizer = _load_base(cfg, device, dtype, seed)
     _prepare_tokenizer(tokenizer, cfg.name)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if cfg.lora:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        from dumpcli.tiny import isolated_seed
+
+        with isolated_seed(seed):
             model = _wrap_lora(model, cfg)
     if not cfg.load_in_4bit:
         model.to(device)

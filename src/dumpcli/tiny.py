@@ -7,7 +7,9 @@ CI and quick experiments exercise the real training code end to end.
 
 from __future__ import annotations
 
+import contextlib
 import string
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -53,6 +55,17 @@ def char_tokenizer() -> PreTrainedTokenizerFast:
     return tokenizer
 
 
+@contextlib.contextmanager
+def isolated_seed(seed: int) -> Iterator[None]:
+    """Seed torch for the block, then restore every RNG (CPU and CUDA) to where it was."""
+    import torch
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
 def tiny_llama(vocab_size: int, pad_token_id: int, eos_token_id: int, seed: int) -> PreTrainedModel:
     """A randomly initialised Llama whose weights depend only on `seed`.
 
@@ -75,8 +88,7 @@ def tiny_llama(vocab_size: int, pad_token_id: int, eos_token_id: int, seed: int)
         eos_token_id=eos_token_id,
         bos_token_id=None,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with isolated_seed(seed):
         model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = pad_token_id
     model.generation_config.eos_token_id = eos_token_id
