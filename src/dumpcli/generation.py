@@ -171,15 +171,11 @@ def pick_tokens(logits: torch.Tensor, temperature: float, top_p: float, greedy: 
 
 def mask_after_eos(completion_ids: torch.Tensor, eos: torch.Tensor) -> torch.Tensor:
     """[N, C] long mask: 1 up to and including the first EOS of each row, 0 after it."""
-    is_eos = torch_isin(completion_ids, eos).long()  # [N, C]
-    eos_before = is_eos.cumsum(dim=1) - is_eos  # [N, C] EOS count strictly before each position
-    return (eos_before == 0).long()
-
-
-def torch_isin(values: torch.Tensor, test: torch.Tensor) -> torch.Tensor:
     import torch
 
-    return torch.isin(values, test.to(values.device))
+    is_eos = torch.isin(completion_ids, eos.to(completion_ids.device)).long()  # [N, C]
+    eos_before = is_eos.cumsum(dim=1) - is_eos  # [N, C] EOS count strictly before each position
+    return (eos_before == 0).long()
 
 
 def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
