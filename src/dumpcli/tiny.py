@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
-PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
+# Non-ASCII names, so that no ASCII text (a prompt that mentions "<eos>", say) can spell one.
+PAD, EOS, UNK = "⟨pad⟩", "⟨eos⟩", "⟨unk⟩"
 # Printable ASCII already contains " \t\n\r\x0b\x0c"; every one of them is its own token.
 CHARACTERS = string.printable
 
@@ -29,7 +30,7 @@ TINY_MAX_POSITIONS = 4096
 
 
 def char_tokenizer() -> PreTrainedTokenizerFast:
-    """A tokenizer with one token per character: printable ASCII plus <pad>, <eos>, <unk>.
+    """A tokenizer with one token per character: printable ASCII plus pad, eos and unk tokens.
 
     decode(encode(text)) == text for any printable-ASCII text: the Fuse decoder joins tokens
     without the spaces a word-level decoder would insert.
