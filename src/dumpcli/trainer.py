@@ -394,6 +394,12 @@ def build_trainer(cfg: TrainConfig, *, resume: bool = False) -> Trainer:
     from dumpcli.runs import create_run_dir, truncate_logs
     from dumpcli.training_setup import load_inputs
 
+    from dumpcli.scheduler import resolve_options
+
+    # config.yaml records every scheduler option, defaults included, so the run can be repeated
+    # even if a later version changes a default.
+    options = resolve_options(cfg.scheduler.name, cfg.scheduler.options)
+    cfg = dataclasses.replace(cfg, scheduler=dataclasses.replace(cfg.scheduler, options=options))
     if cfg.run.out is None:
         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, out=default_run_dir(cfg)))
     out = Path(str(cfg.run.out))
