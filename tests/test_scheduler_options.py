@@ -21,12 +21,12 @@ def test_unknown_option_names_it_and_the_allowed_ones() -> None:
 
 
 def test_ill_typed_option_names_it_and_its_type() -> None:
-    with pytest.raises(DumpError, match=r"scheduler 'ucb' option 'window' must be int, got 'many'"):
+    with pytest.raises(DumpError, match=r"scheduler 'ucb' option 'window' must be an integer, got 'many'"):
         build_scheduler("ucb", DISTS, seed=0, options={"window": "many"})
 
 
 def test_fractional_value_for_an_int_option_is_refused() -> None:
-    with pytest.raises(DumpError, match=r"option 'window' must be int, got 2.5"):
+    with pytest.raises(DumpError, match=r"option 'window' must be an integer, got 2.5"):
         build_scheduler("ucb", DISTS, seed=0, options={"window": 2.5})
 
 
@@ -63,7 +63,7 @@ def test_none_is_accepted_for_an_optional_option() -> None:
         ("sequential", {"replay": "1"}, r"sequential option replay must be in \[0, 1\)"),
         ("sequential", {"steps": "0"}, "sequential option steps must be >= 1"),
         ("sequential", {"steps": "none"}, "set option steps and/or reward_threshold"),
-        ("uniform", {"weight_by_size": "maybe"}, "option 'weight_by_size' must be bool"),
+        ("uniform", {"weight_by_size": "maybe"}, "option 'weight_by_size' must be true or false"),
     ],
 )
 def test_out_of_range_option_values_are_refused(name: str, options: dict, message: str) -> None:
@@ -72,7 +72,7 @@ def test_out_of_range_option_values_are_refused(name: str, options: dict, messag
 
 
 def test_nan_option_value_is_refused() -> None:
-    with pytest.raises(DumpError, match="option 'tau' must be float, got 'nan'"):
+    with pytest.raises(DumpError, match="option 'tau' must be a number, got 'nan'"):
         build_scheduler("ucb", DISTS, seed=0, options={"tau": "nan"})
 
 

@@ -11,8 +11,6 @@ with a default.
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ import yaml
 from dumpcli import __version__
 from dumpcli.errors import DumpError
 from dumpcli.fsutil import atomic_write_text
+from dumpcli.values import coerce, type_name
 from dumpcli.models import ModelConfig
 
 CONFIG_FORMAT_VERSION = 1
@@ -268,65 +267,3 @@ def validate_config(cfg: TrainConfig) -> None:
 def _divisor_hint(total: int, wanted: int) -> int:
     divisors = [d for d in range(1, total + 1) if total % d == 0]
     return min(divisors, key=lambda d: (abs(d - wanted), d))
-
-
-# ---------------------------------------------------------------- value conversion
-
-
-def coerce(value: Any, target: Any) -> Any:
-    """Convert a YAML or command-line value to a field's type; TypeError/ValueError when it cannot be."""
-    origin = typing.get_origin(target)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(target) if a is not type(None)]
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "~", "")):
-            return None
-        return coerce(value, args[0])
-    if origin is list:
-        (inner,) = typing.get_args(target) or (str,)
-        items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
-        if not isinstance(items, list):
-            raise TypeError(value)
-        return [coerce(v, inner) for v in items]
-    if origin is dict or target is dict:
-        if isinstance(value, str):
-            value = yaml.safe_load(value) or {}
-        if not isinstance(value, Mapping):
-            raise TypeError(value)
-        return dict(value)
-    if target is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-            return value.lower() in ("true", "1", "yes", "on")
-        raise ValueError(value)
-    if target is int:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError(value)
-        return int(value)
-    if target is float:
-        if isinstance(value, bool):
-            raise ValueError(value)
-        out = float(value)
-        if math.isnan(out):
-            raise ValueError(value)
-        return out
-    if target is str:
-        if isinstance(value, (dict, list)) or value is None:
-            raise TypeError(value)
-        return str(value)
-    return value
-
-
-def type_name(t: Any) -> str:
-    origin = typing.get_origin(t)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(t) if a is not type(None)]
-        return f"{type_name(args[0])} or none"
-    if origin is list:
-        (inner,) = typing.get_args(t) or (str,)
-        return f"a comma-separated list of {type_name(inner)}"
-    if origin is dict:
-        return "a mapping"
-    return {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}.get(
-        getattr(t, "__name__", ""), str(t)
-    )

@@ -13,8 +13,6 @@ register the same way. The trainer only ever calls `build_scheduler(name, ...)`.
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -26,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from dumpcli.errors import DumpError
+from dumpcli.values import coerce, type_name
 
 ENTRY_POINT_GROUP = "dumpcli.schedulers"
 
@@ -120,7 +119,7 @@ class Scheduler(ABC):
             specs.append(
                 {
                     "name": f.name,
-                    "type": _type_name(hints[f.name]),
+                    "type": type_name(hints[f.name], prose=False),
                     "default": default,
                     "help": f.metadata.get("help", ""),
                 }
@@ -271,10 +270,10 @@ def parse_options(name: str, cls: type[Scheduler], raw: Mapping[str, Any]) -> An
             allowed = ", ".join(fields) or "none"
             raise DumpError(f"scheduler {name!r} has no option {key!r}; its options: {allowed}")
         try:
-            values[key_norm] = _coerce(value, hints[key_norm])
+            values[key_norm] = coerce(value, hints[key_norm])
         except (TypeError, ValueError) as e:
             raise DumpError(
-                f"scheduler {name!r} option {key!r} must be {_type_name(hints[key_norm])}, got {value!r}"
+                f"scheduler {name!r} option {key!r} must be {type_name(hints[key_norm])}, got {value!r}"
             ) from e
     return options_class(**values)
 
@@ -306,49 +305,3 @@ def parse_option_pairs(pairs: Sequence[str]) -> dict[str, str]:
             raise DumpError(f"scheduler option {pair!r} must look like key=value, e.g. --scheduler-option window=100")
         out[key.strip()] = value.strip()
     return out
-
-
-def _coerce(value: Any, target: Any) -> Any:
-    origin = typing.get_origin(target)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(target) if a is not type(None)]
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
-            return None
-        return _coerce(value, args[0])
-    if origin in (list, tuple):
-        (inner, *_) = typing.get_args(target) or (str,)
-        items = [v for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
-        return [_coerce(v.strip() if isinstance(v, str) else v, inner) for v in items]
-    if target is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-            return value.lower() in ("true", "1", "yes", "on")
-        raise ValueError(value)
-    if target is int:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError(value)
-        return int(value)
-    if target is float:
-        if isinstance(value, bool):
-            raise ValueError(value)
-        out = float(value)
-        if math.isnan(out):
-            raise ValueError(value)
-        return out
-    if target is str:
-        if not isinstance(value, str):
-            raise TypeError(value)
-        return value
-    return value
-
-
-def _type_name(t: Any) -> str:
-    origin = typing.get_origin(t)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(t) if a is not type(None)]
-        return f"{_type_name(args[0])} or none"
-    if origin in (list, tuple):
-        (inner, *_) = typing.get_args(t) or (str,)
-        return f"list of {_type_name(inner)}"
-    return getattr(t, "__name__", str(t))
