@@ -73,7 +73,6 @@ def tiny_llama(vocab_size: int, pad_token_id: int, eos_token_id: int, seed: int)
     The global torch RNG is left untouched (forked), so building a model never changes the
     sampling stream the trainer checkpoints.
     """
-    import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
