@@ -115,7 +115,10 @@ def load_policy(cfg: ModelConfig, seed: int) -> LoadedModel:
     model, tokenizer = _load_base(cfg, device, dtype, seed)
     _prepare_tokenizer(tokenizer, cfg.name)
     if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "activation_checkpointing_enable"):  # the name since transformers 5.x
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if cfg.lora:
         from dumpcli.tiny import isolated_seed
 
