@@ -251,7 +251,7 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
     if "uniform" not in seeds_of:
         raise DumpError("no finished uniform run to compare with yet; run without --tabulate-only")
     hardest = hardest_distributions(data_dir)
-    table = aggregate(summaries, list(seeds_of))
+    table = aggregate(summaries, list(seeds_of), cfg.steps)
     results: dict[str, Any] = {
         "provenance": started, "config": asdict(cfg), "hardest": hardest,
         "table": _json_safe(table), "runs": _json_safe([asdict(s) for s in summaries]),

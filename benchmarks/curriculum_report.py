@@ -90,8 +90,14 @@ def summarize_run(
     )
 
 
-def aggregate(summaries: Sequence[RunSummary], schedulers: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per scheduler and metric: median, min, max over seeds and the ratio of medians to uniform."""
+def aggregate(
+    summaries: Sequence[RunSummary], schedulers: Sequence[str], budget: int | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per scheduler and metric: median, min, max over seeds and the ratio of medians to uniform.
+
+    When exactly one of the two steps-to-target medians is `inf` (never reached within `budget`
+    steps), the ratio has only a bound: `ratio_bound` "<x" or ">x".
+    """
     table: dict[str, dict[str, Any]] = {}
     for scheduler in schedulers:
         runs = [s for s in summaries if s.scheduler == scheduler]
@@ -103,6 +109,9 @@ def aggregate(summaries: Sequence[RunSummary], schedulers: Sequence[str]) -> dic
     for row in table.values():
         for metric in METRICS:
             row[metric]["ratio_to_uniform"] = _ratio(row[metric]["median"], table["uniform"][metric]["median"])
+        row["steps_to_target"]["ratio_bound"] = _ratio_bound(
+            row["steps_to_target"]["median"], table["uniform"]["steps_to_target"]["median"], budget
+        )
     return table
 
 
@@ -115,6 +124,13 @@ def _ratio(value: float, uniform: float) -> float | None:
     if not (math.isfinite(value) and math.isfinite(uniform)) or uniform == 0:
         return None
     return value / uniform
+
+
+def _ratio_bound(value: float, uniform: float, budget: int | None) -> str | None:
+    if budget is None or math.isinf(value) == math.isinf(uniform):
+        return None
+    # The censored side took more than `budget` steps.
+    return f"<{value / budget:.2f}" if math.isinf(uniform) else f">{budget / uniform:.2f}"
 
 
 def diagnostics(runs_dir: Path, scheduler: str, seeds: Sequence[int], parts: int = 4) -> dict[str, Any]:
@@ -156,7 +172,8 @@ def table_rows(table: Mapping[str, Mapping[str, Any]], steps: int) -> list[list[
         cells = [scheduler, f"{row['reached']}/{row['seeds']}"]
         for metric in METRICS:
             m = row[metric]
-            ratio = "n/a" if m["ratio_to_uniform"] is None else f"{m['ratio_to_uniform']:.2f}x"
+            ratio = f"{m['ratio_to_uniform']:.2f}x" if m["ratio_to_uniform"] is not None else (
+                f"{m['ratio_bound']}x" if m.get("ratio_bound") else "n/a")
             lo, hi = (format_value(metric, m[k], steps) for k in ("min", "max"))
             cells.append(f"{format_value(metric, m['median'], steps)} ({lo}-{hi}) {ratio}")
         rows.append(cells)

@@ -78,6 +78,14 @@ def test_ratio_to_uniform_divides_medians_and_is_none_when_a_median_never_reache
     assert table["ucb"]["auc"]["ratio_to_uniform"] == pytest.approx(1.2)
 
 
+def test_ratio_has_only_a_bound_when_uniform_never_reaches_the_target():
+    runs = [bench.RunSummary("ucb", 0, 300.0, 0.5, 0.5, 0.1, 10.0), bench.RunSummary("uniform", 0, math.inf, 0.5, 0.5, 0.1, 10.0)]
+    table = bench.aggregate(runs, ["ucb", "uniform"], budget=400)
+    assert table["ucb"]["steps_to_target"]["ratio_to_uniform"] is None
+    assert table["ucb"]["steps_to_target"]["ratio_bound"] == "<0.75"
+    assert "300 (300-300) <0.75x" in bench.markdown_table(table, 400, ["hard"])
+
+
 def test_markdown_table_shows_never_reached_as_more_than_the_budget():
     runs = [bench.RunSummary(s, 0, math.inf, 0.5, 0.5, 0.1, 10.0) for s in ("ucb", "uniform")]
     text = bench.markdown_table(bench.aggregate(runs, ["ucb", "uniform"]), 50, ["hard"])
