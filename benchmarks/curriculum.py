@@ -15,8 +15,9 @@ mean over distributions of `eval.jsonl`'s per-distribution rewards. It also writ
 comparison plot of `dump inspect` (seed 0 of every scheduler) and, to explain the result, the
 scheduler probabilities and mean |advantage| per distribution over training.
 
-Finished runs are reused (a `.done.json` beside each run dir), so re-tabulating is free; delete
-the out dir to start over. `--check-determinism` re-trains the first seed of every scheduler in
+Finished runs are reused (a `.done.json` beside each run dir, only if its training config is
+unchanged), so re-tabulating is free; `--tabulate-only` tabulates the finished runs without
+training any (e.g. while a benchmark is still running); delete the out dir to start over. `--check-determinism` re-trains the first seed of every scheduler in
 `<out>/recheck/` and compares its table row with the first one (wall time excepted).
 """
 
