@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,8 @@ TIMING_KEYS = {"time", "elapsed_s", "step_time_s", "tokens_per_second"}
 
 
 @pytest.fixture(scope="module")
-def ladder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from dumpcli.data.recipe import prepare_recipe
-
-    out = tmp_path_factory.mktemp("data") / "ladder"
-    recipe = {"seed": 2, "sources": [{"source": "ladder", "tasks": ["reverse"], "lengths": "1-3", "train": 40, "test": 4}]}
-    prepare_recipe(recipe, out)
-    return out
+def ladder(make_ladder: Callable[..., Path]) -> Path:
+    return make_ladder(seed=2, lengths="1-3", train=40, test=4)
 
 
 def args(data: Path, out: Path) -> list[str]:

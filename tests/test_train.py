@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,8 @@ METRIC_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def ladder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from dumpcli.data.recipe import prepare_recipe
-
-    out = tmp_path_factory.mktemp("data") / "ladder"
-    recipe = {"seed": 1, "sources": [{"source": "ladder", "tasks": ["reverse"], "lengths": "1-3", "train": 40, "test": 6}]}
-    prepare_recipe(recipe, out)
-    return out
+def ladder(make_ladder: Callable[..., Path]) -> Path:
+    return make_ladder(seed=1, lengths="1-3", train=40, test=6)
 
 
 def tiny_args(data: Path, out: Path, *extra: str, steps: int = 3) -> list[str]:

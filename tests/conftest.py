@@ -1,0 +1,24 @@
+"""Shared fixtures: real datasets written by the real `prepare` code, small enough for CI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+MakeLadder = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def make_ladder(tmp_path_factory: pytest.TempPathFactory) -> MakeLadder:
+    """`make_ladder(seed=, lengths="1-3", train=, test=)` writes a reverse-digit ladder dataset dir."""
+    from dumpcli.data.recipe import prepare_recipe
+
+    def make(*, seed: int, lengths: str, train: int, test: int) -> Path:
+        out = tmp_path_factory.mktemp("data") / "ladder"
+        source = {"source": "ladder", "tasks": ["reverse"], "lengths": lengths, "train": train, "test": test}
+        prepare_recipe({"seed": seed, "sources": [source]}, out)
+        return out
+
+    return make
