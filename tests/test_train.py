@@ -191,3 +191,34 @@ def test_learning_rate_warms_up_then_follows_its_schedule() -> None:
     assert learning_rate(linear, 1) == 1.0 and learning_rate(linear, 10) == pytest.approx(0.1)
     cosine = GRPOConfig(lr=1.0, steps=10, lr_schedule="cosine")
     assert learning_rate(cosine, 1) == 1.0 and learning_rate(cosine, 6) == pytest.approx(0.5)
+
+
+def test_scheduler_sees_normalised_advantages_when_the_loss_does_not_scale(ladder: Path, tmp_path: Path) -> None:
+    import numpy as np
+    import torch
+
+    from dumpcli.config import TrainConfig, apply_sets
+    from dumpcli.grpo import group_advantages
+    from dumpcli.trainer import build_trainer
+
+    cfg = apply_sets(TrainConfig(), [
+        "model.name=tiny-random", "model.lora=false", f"data.path={ladder}", f"run.out={tmp_path / 'run'}",
+        "grpo.steps=3", "grpo.batch_size=4", "grpo.num_generations=4", "grpo.max_new_tokens=4",
+        "grpo.scale_rewards=false", "run.threads=1", "run.progress=false", "data.eval_rows=2",
+    ])
+    trainer = build_trainer(cfg)
+    seen: list[tuple[list[np.ndarray], list[np.ndarray]]] = []
+    update = trainer.inputs.scheduler.update
+    trainer.inputs.scheduler.update = lambda adv, rew: (seen.append((adv, rew)), update(adv, rew))[1]  # type: ignore[method-assign]
+    for _ in range(3):
+        trainer.train_step()
+    checked = 0
+    for advantages, rewards in seen:
+        for adv, rew in zip(advantages, rewards):
+            if len(rew) == 0:
+                continue
+            # Each distribution's completions are whole groups of G, in order: normalise them again.
+            expected, _ = group_advantages(torch.tensor(rew, dtype=torch.float32), 4, True, cfg.grpo.advantage_eps)
+            np.testing.assert_allclose(adv, expected.numpy(), atol=1e-6)
+            checked += int(np.abs(rew - rew.mean()).max() > 0)
+    assert seen and checked, "no step had a group with unequal rewards to check"

@@ -120,6 +120,10 @@ class Trainer:
         rewards = torch.tensor([r.reward for r in results], dtype=torch.float32)  # [N]
         # Advantage: group-normalised, one scalar per completion
         advantages, group_std = group_advantages(rewards, g.num_generations, g.scale_rewards, g.advantage_eps)
+        # The scheduler's learnability signal is the normalised advantage (ALGORITHM.md) even when
+        # the loss uses unscaled ones (Dr. GRPO): the reward's scale must not decide the curriculum.
+        learnability = advantages if g.scale_rewards else group_advantages(
+            rewards, g.num_generations, True, g.advantage_eps)[0]  # [N]
         # Loss + update
         lr = learning_rate(g, step)
         for group in self.optimizer.param_groups:
@@ -130,12 +134,12 @@ class Trainer:
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             dist_of = slots[row_of]  # [N] distribution index of each completion
-            adv_np, rew_np = advantages.numpy().astype(np.float64), rewards.numpy().astype(np.float64)
+            adv_np, rew_np = learnability.numpy().astype(np.float64), rewards.numpy().astype(np.float64)
             self.inputs.scheduler.update([adv_np[dist_of == j] for j in range(len(self.names))],
                                          [rew_np[dist_of == j] for j in range(len(self.names))])
             step_time = time.perf_counter() - started
             self.step, self.elapsed_s = step, self.elapsed_s + step_time
-            metrics = self._metrics_row(probabilities, slots, dist_of, results, rewards, advantages, group_std,
+            metrics = self._metrics_row(probabilities, slots, dist_of, results, rewards, learnability, group_std,
                                         rollout, update, lr, step_time)
             append_jsonl(self.run.metrics_path, metrics)
             self._log_samples(rows, rollout.texts, results, advantages)
@@ -193,7 +197,7 @@ class Trainer:
     # ------------------------------------------------------------ logging
 
     def _metrics_row(self, probabilities: np.ndarray, slots: np.ndarray, dist_of: np.ndarray, results: list[Any],
-                     rewards: Any, advantages: Any, group_std: Any, rollout: Any, update: dict[str, float],
+                     rewards: Any, learnability: Any, group_std: Any, rollout: Any, update: dict[str, float],
                      lr: float, step_time: float) -> dict[str, Any]:
         import torch
 
@@ -201,7 +205,7 @@ class Trainer:
         mask = rollout.completion_mask
         lengths = mask.sum(dim=1).float()  # [N]
         ended = (torch.isin(rollout.completion_ids, self.eos_ids) & mask.bool()).any(dim=1)  # [N] stopped at EOS
-        rew, adv = rewards.numpy(), advantages.detach().cpu().numpy()
+        rew, adv = rewards.numpy(), learnability.detach().cpu().numpy()
         tokens = max(update["tokens"], 1.0)
         row: dict[str, Any] = {
             "step": self.step, "time": time.time(), "elapsed_s": round(self.elapsed_s, 3),
