@@ -27,17 +27,23 @@ def start_writer(run_dir: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, str(FIXTURES), str(run_dir), "--steps", str(STEPS), "--sleep", "0.25"])
 
 
-def test_follow_streams_each_new_step_and_exits_when_the_run_ends(tmp_path: Path) -> None:
-    run_dir = tmp_path / "live"  # does not exist yet: inspect starts before the trainer
-    inspect = start_inspect(run_dir, "--jsonl")
-    time.sleep(0.5)
-    writer = start_writer(run_dir)
+def outputs_when_both_end(inspect: subprocess.Popen, writer: subprocess.Popen) -> tuple[str, str]:
+    """Stdout and stderr of `dump inspect --follow`, which must exit 0 by itself once the writer ends."""
     try:
         out, err = inspect.communicate(timeout=40)
     finally:
         writer.wait(timeout=10)
         inspect.kill()
     assert inspect.returncode == 0, err
+    return out, err
+
+
+def test_follow_streams_each_new_step_and_exits_when_the_run_ends(tmp_path: Path) -> None:
+    run_dir = tmp_path / "live"  # does not exist yet: inspect starts before the trainer
+    inspect = start_inspect(run_dir, "--jsonl")
+    time.sleep(0.5)
+    writer = start_writer(run_dir)
+    out, err = outputs_when_both_end(inspect, writer)
     steps = [json.loads(line)["step"] for line in out.splitlines()]
     assert len(steps) >= 3 and steps == list(range(steps[0], STEPS + 1))
     final = json.loads(out.splitlines()[-1])
@@ -48,12 +54,7 @@ def test_follow_leaves_the_final_table_and_json_when_the_run_ends(tmp_path: Path
     run_dir = tmp_path / "live"
     writer = start_writer(run_dir)
     inspect = start_inspect(run_dir, "--json")
-    try:
-        out, err = inspect.communicate(timeout=40)
-    finally:
-        writer.wait(timeout=10)
-        inspect.kill()
-    assert inspect.returncode == 0, err
+    out, err = outputs_when_both_end(inspect, writer)
     assert json.loads(out)["step"] == STEPS
     assert f"step {STEPS}/{STEPS}" in err and "finished" in err
 
