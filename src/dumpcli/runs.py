@@ -205,7 +205,7 @@ def _jsonable(obj: Any) -> Any:
 # ---------------------------------------------------------------- summary
 
 
-def summarize_run(run: RunDir) -> dict[str, Any]:
+def before_after_summary(run: RunDir) -> dict[str, Any]:
     """Per distribution: prompts drawn, training reward early vs late, eval reward first vs last.
 
     Early/late are the means over the first and last quarter of the steps that drew from the
@@ -214,11 +214,10 @@ def summarize_run(run: RunDir) -> dict[str, Any]:
     """
     metrics, evals = run.read_metrics(), run.read_evals()
     names = list(metrics[-1]["distributions"]) if metrics else list(evals[-1]["distributions"]) if evals else []
+    reward_first, reward_last = _early_late([m["reward"] for m in metrics])
     out: dict[str, Any] = {"run": str(run.path), "steps": metrics[-1]["step"] if metrics else 0,
                            "elapsed_s": metrics[-1]["elapsed_s"] if metrics else 0.0,
-                           "reward_first": _early_late([m["reward"] for m in metrics])[0],
-                           "reward_last": _early_late([m["reward"] for m in metrics])[1],
-                           "distributions": {}}
+                           "reward_first": reward_first, "reward_last": reward_last, "distributions": {}}
     rose = []
     for name in names:
         drawn = [m["distributions"][name] for m in metrics if m["distributions"].get(name, {}).get("prompts")]

@@ -112,9 +112,9 @@ def train(
         where = f"checkpoint {e.checkpoint}" if e.checkpoint else "no checkpoint (no step finished)"
         console.print(f"Interrupted after step {e.step}; {where}. Continue with: dump train --resume {trainer.run.path}")
         raise typer.Exit(130) from None
-    from dumpcli.runs import summarize_run
+    from dumpcli.runs import before_after_summary
 
-    summary = summarize_run(trainer.run)
+    summary = before_after_summary(trainer.run)
     _print_summary(console, summary)
     if as_json:
         print_json(summary)
