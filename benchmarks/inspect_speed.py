@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from dumpcli.inspection import load_run, summarize_run
+from dumpcli.inspect.summary import load_run, summarize_run
 
 
 def generate_run(run_dir: Path, steps: int, k: int, seed: int = 0) -> Path:

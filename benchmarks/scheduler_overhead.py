@@ -21,12 +21,11 @@ from dumpcli.scheduler import Distribution, available_schedulers, build_schedule
 BUILT_INS = ("ucb", "uniform", "sequential", "thompson")
 
 
-def step_inputs(draw: np.ndarray, k: int, group: int, rng: np.random.Generator) -> tuple[list, list]:
-    """Per-distribution advantages and rewards for a batch whose prompt slots came from `draw`."""
-    per_dist = np.bincount(draw, minlength=k) * group
-    rewards = [rng.integers(0, 2, size=n).astype(np.float64) for n in per_dist]
-    advantages = [rng.standard_normal(n) for n in per_dist]
-    return advantages, rewards
+def step_inputs(draw: np.ndarray, k: int, group: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One step as the trainer hands it over: each completion's distribution, advantage and reward [N]."""
+    distribution = np.repeat(draw, group)  # completions are grouped per prompt slot
+    rewards = rng.integers(0, 2, size=distribution.size).astype(np.float64)
+    return distribution, rng.standard_normal(distribution.size), rewards
 
 
 def time_scheduler(name: str, k: int, steps: int, batch: int, group: int) -> dict[str, float]:
@@ -37,9 +36,9 @@ def time_scheduler(name: str, k: int, steps: int, batch: int, group: int) -> dic
     draw = scheduler.draw(batch)
     times = []
     for step in range(steps + 10):
-        advantages, rewards = step_inputs(draw, k, group, rng)
+        distribution, advantages, rewards = step_inputs(draw, k, group, rng)
         start = time.perf_counter()
-        scheduler.update(advantages, rewards)
+        scheduler.update(distribution, advantages, rewards)
         draw = scheduler.draw(batch)
         if step >= 10:
             times.append(time.perf_counter() - start)

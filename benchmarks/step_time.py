@@ -68,7 +68,7 @@ def peak_rss_mb() -> float:
 
 def train_config(setup: Setup, out: str) -> Any:
     from dumpcli.config import DataConfig, GRPOConfig, RunConfig, TrainConfig
-    from dumpcli.models import ModelConfig
+    from dumpcli.config import ModelConfig
 
     return TrainConfig(
         model=ModelConfig(name=setup.model, lora_r=setup.lora_r, lora_alpha=setup.lora_alpha, dtype="float32"),
@@ -82,7 +82,7 @@ def train_config(setup: Setup, out: str) -> Any:
 
 
 def run_ours(setup: Setup) -> dict[str, Any]:
-    from dumpcli.trainer import build_trainer
+    from dumpcli.train.setup import build_trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         trainer = build_trainer(train_config(setup, str(Path(tmp) / "run")))
@@ -100,8 +100,8 @@ def trl_dataset(setup: Setup, tokenizer: Any) -> Any:
     """The cpu-demo train rows as TRL plain-text prompts: chat template + prefill, as dump renders them."""
     from datasets import Dataset
 
-    from dumpcli.models import render_prompts
-    from dumpcli.training_setup import resolve_dataset
+    from dumpcli.policy import render_prompts
+    from dumpcli.train.setup import resolve_dataset
 
     rows = resolve_dataset(train_config(setup, "unused")).rows("train")
     texts = render_prompts(tokenizer, [r["prompt"] for r in rows], [r["prefill"] for r in rows])
@@ -129,9 +129,10 @@ def run_trl(setup: Setup) -> dict[str, Any]:
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from dumpcli.models import ModelConfig, default_lora_targets, load_policy
+    from dumpcli.config import ModelConfig
+    from dumpcli.policy import default_lora_targets, load_policy
     from dumpcli.rewards import get_reward
-    from dumpcli.training_setup import resolve_dataset
+    from dumpcli.train.setup import resolve_dataset
 
     if setup.threads:
         torch.set_num_threads(setup.threads)

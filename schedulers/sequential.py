@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from dumpcli.errors import DumpError
-from dumpcli.scheduler import Distribution, RingWindow, Scheduler, flatten_by_distribution, state_value
+from dumpcli.scheduler import Distribution, RingWindow, Scheduler, by_distribution, state_value
 
 
 @dataclass
@@ -103,9 +103,10 @@ class SequentialScheduler(Scheduler):
             p[self.current] = 1.0
         return p
 
-    def update(self, advantages: Sequence[np.ndarray], rewards: Sequence[np.ndarray]) -> None:
-        flatten_by_distribution(advantages, self.num_distributions)
-        _, current_rewards, _ = flatten_by_distribution([rewards[self.current]], 1)
+    def update(self, distribution: np.ndarray, advantages: np.ndarray, rewards: np.ndarray) -> None:
+        by_distribution(distribution, advantages, self.num_distributions)
+        index, values, _ = by_distribution(distribution, rewards, self.num_distributions)
+        current_rewards = values[index == self.current]
         self.recent.push(np.zeros(current_rewards.size, dtype=np.int64), current_rewards, np.array([current_rewards.size]))
         self.steps_in_stage += 1
         if self.stage < self.num_distributions - 1 and self._ready_to_move_on():

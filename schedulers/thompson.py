@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dumpcli.errors import DumpError
-from dumpcli.scheduler import Distribution, Scheduler, flatten_by_distribution, softmax, state_array
+from dumpcli.scheduler import Distribution, Scheduler, by_distribution, softmax, state_array
 
 
 @dataclass
@@ -72,8 +72,8 @@ class ThompsonScheduler(Scheduler):
     def probabilities(self) -> np.ndarray:
         return self._p.copy()
 
-    def update(self, advantages: Sequence[np.ndarray], rewards: Sequence[np.ndarray]) -> None:
-        index, values, lengths = flatten_by_distribution(advantages, self.num_distributions)
+    def update(self, distribution: np.ndarray, advantages: np.ndarray, rewards: np.ndarray) -> None:
+        index, values, lengths = by_distribution(distribution, advantages, self.num_distributions)
         self.weight = self.weight * self.options.discount + lengths
         step_sums = np.bincount(index, weights=np.abs(values), minlength=self.num_distributions)
         self.total = self.total * self.options.discount + step_sums

@@ -18,7 +18,7 @@ from dumpcli.scheduler import (
     Distribution,
     RingWindow,
     Scheduler,
-    flatten_by_distribution,
+    by_distribution,
     softmax,
     state_array,
     state_value,
@@ -77,8 +77,8 @@ class UCBScheduler(Scheduler):
     def probabilities(self) -> np.ndarray:
         return self._p.copy()
 
-    def update(self, advantages: Sequence[np.ndarray], rewards: Sequence[np.ndarray]) -> None:
-        index, values, lengths = flatten_by_distribution(advantages, self.num_distributions)
+    def update(self, distribution: np.ndarray, advantages: np.ndarray, rewards: np.ndarray) -> None:
+        index, values, lengths = by_distribution(distribution, advantages, self.num_distributions)
         self.window.push(index, np.abs(values), lengths)
         self.counts += lengths
         self._p = softmax(self.scores(), self.options.tau)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dumpcli.errors import DumpError
-from dumpcli.scheduler import Distribution, Scheduler, flatten_by_distribution
+from dumpcli.scheduler import Distribution, Scheduler, by_distribution
 
 
 @dataclass
@@ -40,7 +40,7 @@ class UniformScheduler(Scheduler):
     def probabilities(self) -> np.ndarray:
         return self._p.copy()
 
-    def update(self, advantages: Sequence[np.ndarray], rewards: Sequence[np.ndarray]) -> None:
+    def update(self, distribution: np.ndarray, advantages: np.ndarray, rewards: np.ndarray) -> None:
         # Nothing to learn, but a malformed step is still a trainer bug worth catching here.
-        flatten_by_distribution(advantages, self.num_distributions)
-        flatten_by_distribution(rewards, self.num_distributions)
+        by_distribution(distribution, advantages, self.num_distributions)
+        by_distribution(distribution, rewards, self.num_distributions)

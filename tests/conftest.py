@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# Hermetic: only dump's built-in schedulers and rewards load, whatever else is installed here.
+# Tests that need a plugin set DUMP_LOAD_PLUGINS for the process they start.
+os.environ["DUMP_LOAD_PLUGINS"] = ""
 
 MakeLadder = Callable[..., Path]
 

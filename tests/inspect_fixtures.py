@@ -1,4 +1,4 @@
-"""Hand-made run dirs in exactly the format of docs/formats.md, for the `dump inspect` tests.
+"""Simulated run dirs, written through dump's own run-dir writer, for the `dump inspect` tests.
 
 A small simulated curriculum: distribution i of K gets solvable as "skill" grows with the step,
 so easy ones are learned first and a UCB-like softmax over p(1-p) moves from easy to hard.
@@ -20,6 +20,10 @@ from typing import Any
 
 import yaml
 
+from dumpcli.config import config_from_dict
+from dumpcli.rundir import RunWriter
+from dumpcli.rundir.layout import ADAPTER
+
 NAMES = ["ladder-1", "ladder-2", "ladder-3", "ladder-4"]
 T0 = 1764160000.0
 BATCH = 8  # prompt slots per step
@@ -40,14 +44,27 @@ def config_dict(total_steps: int, scheduler: str = "ucb", data: str | None = Non
     }
 
 
-def write_dataset_manifest(folder: Path, names: list[str], difficulties: list[float] | None = None) -> Path:
-    """dataset.yaml only (inspect reads difficulties from it; no tables needed)."""
-    folder.mkdir(parents=True, exist_ok=True)
+def dataset_record(names: list[str], difficulties: list[float] | None = None) -> dict[str, Any]:
+    """The dataset.json a run keeps, as `DatasetDir.record` makes it (the data itself is simulated)."""
     difficulties = difficulties or list(range(1, len(names) + 1))
-    dists = [{"name": n, "source": "ladder", "difficulty": d, "reward": "ladder"} for n, d in zip(names, difficulties)]
-    manifest = {"format": "dump-dataset", "format_version": 1, "created_by": "dump 0.1.0", "distributions": dists}
-    (folder / "dataset.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
-    return folder
+    dists = [{"name": n, "source": "ladder", "difficulty": d, "reward": "ladder", "train": 100, "test": 20}
+             for n, d in zip(names, difficulties)]
+    return {"path": "/simulated/ladder", "fingerprint": "0" * 64, "distributions": dists}
+
+
+def create_run(run_dir: Path, total: int, names: list[str] = NAMES, scheduler: str = "ucb",
+               difficulties: list[float] | None = None) -> RunWriter:
+    """A new run dir (config.yaml, dataset.json) made by dump's writer."""
+    return RunWriter.create(run_dir, config_from_dict(config_dict(total, scheduler)), dataset_record(names, difficulties))
+
+
+def write_checkpoint(writer: RunWriter, step: int, pause: float = 0.0) -> None:
+    """A checkpoint through the writer (temp dir, then rename); `pause` keeps the temp dir visible a while."""
+    def contents(tmp: Path) -> None:
+        (tmp / ADAPTER).mkdir()
+        time.sleep(pause)
+
+    writer.write_checkpoint(step, contents, {"elapsed_s": step * STEP_TIME, "data_rng": {}, "scheduler": "ucb", "time": T0})
 
 
 def solve_rate(i: int, k: int, step: int, total: int) -> float:
@@ -114,13 +131,8 @@ def eval_row(step: int, total: int, names: list[str] = NAMES, scheduler: str = "
     return {"step": step, "time": T0 + step * STEP_TIME + 1, "reward": round(mean, 4), "accuracy": round(mean, 4), "distributions": dists}
 
 
-def append_line(path: Path, obj: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(obj) + "\n")
-        f.flush()
-
-
 def write_config(run_dir: Path, config: dict[str, Any]) -> None:
+    """A config.yaml written by hand: for the tests of configs dump would never write (newer, broken)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
@@ -136,39 +148,33 @@ def write_run(
 ) -> Path:
     """A run dir with `steps` logged steps of `total` planned, evals every `eval_every` steps, checkpoints."""
     total = total or steps
-    data = write_dataset_manifest(run_dir.parent / f"{run_dir.name}-data", names)
-    write_config(run_dir, config_dict(total, scheduler, str(data)))
-    lines = [json.dumps(metrics_row(s, total, names, seed, scheduler)) for s in range(1, steps + 1)]
-    (run_dir / "metrics.jsonl").write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
-    evals = [json.dumps(eval_row(s, total, names, scheduler)) for s in range(0, steps + 1, eval_every)] if eval_every else []
-    (run_dir / "eval.jsonl").write_text("".join(ln + "\n" for ln in evals), encoding="utf-8")
-    if eval_every:
-        for s in range(eval_every, steps + 1, eval_every):
-            (run_dir / "checkpoints" / f"step-{s:06d}" / "adapter").mkdir(parents=True, exist_ok=True)
+    writer = create_run(run_dir, total, names, scheduler)
+    for s in range(1, steps + 1):
+        writer.append_metrics(metrics_row(s, total, names, seed, scheduler))
+    for s in range(0, steps + 1, eval_every) if eval_every else ():
+        writer.append_eval(eval_row(s, total, names, scheduler))
+        if s:
+            write_checkpoint(writer, s)
     return run_dir
 
 
 def write_live(run_dir: Path, steps: int, sleep: float, eval_every: int = 5) -> None:
     """Write a run the way `dump train` does: config first, then one line per step, with pauses."""
-    data = write_dataset_manifest(run_dir.parent / f"{run_dir.name}-data", NAMES)
-    write_config(run_dir, config_dict(steps, data=str(data)))
+    writer = create_run(run_dir, steps)
     time.sleep(sleep)
     for s in range(1, steps + 1):
-        if eval_every and s % eval_every == 0:
-            # a checkpoint being written: temp dir first, renamed when complete
-            tmp = run_dir / "checkpoints" / f".step-{s:06d}.x1y2.tmp"
-            (tmp / "adapter").mkdir(parents=True)
         line = json.dumps(metrics_row(s, steps))
-        with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+        with open(writer.run.metrics_path, "a", encoding="utf-8") as f:
             # half a line first, so readers see a partly written last line
             f.write(line[: len(line) // 2])
             f.flush()
             time.sleep(sleep / 2)
             f.write(line[len(line) // 2 :] + "\n")
         if eval_every and s % eval_every == 0:
-            append_line(run_dir / "eval.jsonl", eval_row(s, steps))
-            tmp.rename(run_dir / "checkpoints" / f"step-{s:06d}")
-        time.sleep(sleep / 2)
+            writer.append_eval(eval_row(s, steps))
+            write_checkpoint(writer, s, pause=sleep / 2)  # readers see the temp dir meanwhile
+        else:
+            time.sleep(sleep / 2)
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def test_flags_override_the_file_and_set_overrides_flags(tmp_path: Path) -> None
 def test_switching_scheduler_drops_the_other_schedulers_options(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("scheduler:\n  name: ucb\n  options: {c: 0.5}\n")
     cfg = resolve_config(tmp_path / "c.yaml", {"scheduler": "uniform"}, ["weight_by_size=true"], [])
-    assert cfg.scheduler.name == "uniform" and cfg.scheduler.options == {"weight_by_size": "true"}
+    assert cfg.scheduler.name == "uniform" and cfg.scheduler.options == {"weight_by_size": True}  # typed
 
 
 def test_every_field_has_help_text() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dumpcli.grpo import LOSS_NORMALISATIONS, BatchSize, group_advantages, grpo_loss
+from dumpcli.train.grpo import LOSS_NORMALISATIONS, BatchSize, group_advantages, grpo_loss
 
 
 def test_advantages_are_group_normalised_rewards() -> None:

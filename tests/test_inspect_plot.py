@@ -10,8 +10,8 @@ from inspect_fixtures import write_run
 
 from dumpcli.cli import main
 from dumpcli.errors import DumpError
-from dumpcli.inspection import load_run
-from dumpcli.plots import plot_runs
+from dumpcli.inspect.summary import load_run
+from dumpcli.inspect.plots import plot_runs
 
 
 def image(path: Path) -> np.ndarray:

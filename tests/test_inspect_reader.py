@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from inspect_fixtures import NAMES, config_dict, metrics_row, write_config, write_dataset_manifest, write_run
+from inspect_fixtures import NAMES, config_dict, create_run, metrics_row, write_config, write_run
 
 from dumpcli.errors import DumpError
-from dumpcli.inspection import load_run
-from dumpcli.run_reader import RunReader
+from dumpcli.inspect.summary import load_run
+from dumpcli.rundir import RunReader
 
 
 def test_truncated_last_line_is_skipped(tmp_path: Path) -> None:
@@ -145,37 +145,22 @@ def test_checkpoint_being_written_is_not_reported(tmp_path: Path) -> None:
     assert load_run(run_dir).checkpoint_step == 10
 
 
-def run_with_names(tmp_path: Path, names: list[str], data: str | None) -> Path:
-    run_dir = tmp_path / "run"
-    write_config(run_dir, config_dict(4, data=data))
-    (run_dir / "metrics.jsonl").write_text(json.dumps(metrics_row(1, 4, names)) + "\n")
-    return run_dir
+def run_with_names(tmp_path: Path, names: list[str], difficulties: list[float] | None = None) -> Path:
+    writer = create_run(tmp_path / "run", 4, names, difficulties=difficulties)
+    writer.append_metrics(metrics_row(1, 4, names))
+    return writer.run.path
 
 
-def test_distributions_are_ordered_by_the_dataset_difficulty(tmp_path: Path) -> None:
-    data = write_dataset_manifest(tmp_path / "data", ["hard", "easy", "mid"], [9, 1, 5])
-    run = load_run(run_with_names(tmp_path, ["hard", "easy", "mid"], str(data)))
+def test_distributions_are_ordered_by_the_difficulty_the_run_recorded(tmp_path: Path) -> None:
+    run = load_run(run_with_names(tmp_path, ["hard", "easy", "mid"], [9, 1, 5]))
     assert run.distribution_names() == ["easy", "mid", "hard"]
     assert run.difficulty == {"hard": 9.0, "easy": 1.0, "mid": 5.0}
 
 
-def test_a_relative_dataset_path_is_found_from_where_train_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_dataset_manifest(tmp_path / "data" / "ladder", ["b", "a"])
-    run_with_names(tmp_path, ["a", "b"], "data/ladder")
-    monkeypatch.chdir(tmp_path)
-    assert load_run(Path("run")).distribution_names() == ["b", "a"]
-
-
-def test_a_recipe_run_reads_difficulty_from_the_recipe_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DUMP_CACHE", str(tmp_path / "cache"))
-    write_dataset_manifest(tmp_path / "cache" / "data" / "cpu-demo", ["y", "x"])
-    assert load_run(run_with_names(tmp_path, ["x", "y"], None)).distribution_names() == ["y", "x"]
-
-
-def test_without_difficulty_names_sort_naturally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DUMP_CACHE", str(tmp_path / "empty-cache"))
-    run = load_run(run_with_names(tmp_path, ["kk-10", "kk-9", "kk-3"], None))
-    assert run.distribution_names() == ["kk-3", "kk-9", "kk-10"]
+def test_a_run_without_a_dataset_record_sorts_names_naturally(tmp_path: Path) -> None:
+    run_dir = run_with_names(tmp_path, ["kk-10", "kk-9", "kk-3"], [1, 2, 3])
+    (run_dir / "dataset.json").unlink()  # as a run written before dump kept one
+    assert load_run(run_dir).distribution_names() == ["kk-3", "kk-9", "kk-10"]
 
 
 def test_newer_format_version_is_refused(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from inspect_fixtures import NAMES, config_dict, eval_row, metrics_row, write_config, write_run
 
-from dumpcli.inspection import compare_runs, load_run, reward_auc, smooth, summarize_run
+from dumpcli.inspect.summary import compare_runs, load_run, reward_auc, smooth, summarize_run
 
 
 def rows_of(run_dir: Path) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ import pytest
 from test_inspect_cli import check_run
 
 from dumpcli.cli import main
-from dumpcli.inspection import load_run, summarize_run
-from dumpcli.plots import plot_runs
+from dumpcli.inspect.summary import load_run, summarize_run
+from dumpcli.inspect.plots import plot_runs
 
 STEPS = 4
 
@@ -74,6 +74,19 @@ def test_real_run_summary_matches_what_the_trainer_logged(trained: TrainedRun) -
         assert d["probability"] == rows[-1]["distributions"][d["name"]]["probability"]
     assert s["eval"]["step"] == evals[-1]["step"] and s["eval"]["evaluations"] == len(evals)
     assert s["checkpoint_step"] == STEPS
+
+
+def test_inspect_orders_by_difficulty_from_the_run_dir_with_the_dataset_moved_away(tmp_path: Path) -> None:
+    data = tmp_path / "mixed"
+    assert main(["prepare", "ladder", "--tasks", "reverse,copy", "--lengths", "1-2", "--train", "8", "--test", "2",
+                 "--out", str(data)]) == 0
+    assert main(["train", "--model", "tiny-random", "--data", str(data), "--steps", "1", "--batch-size", "2",
+                 "--num-generations", "2", "--max-new-tokens", "2", "--set", "run.threads=1", "--set", "run.progress=false",
+                 "--set", "run.eval_at_start=false", "--out", str(tmp_path / "run")]) == 0
+    data.rename(tmp_path / "moved")
+    names = [d["name"] for d in summarize_run(load_run(tmp_path / "run"))["distributions"]]
+    # by difficulty (the length), then name; by name alone it would be copy-1, copy-2, reverse-1, reverse-2
+    assert names == ["copy-1", "reverse-1", "copy-2", "reverse-2"]
 
 
 def test_real_run_plots(trained: TrainedRun, tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dumpcli.errors import DumpError
-from dumpcli.models import (
-    ModelConfig,
+from dumpcli.config import ModelConfig
+from dumpcli.policy import (
     default_lora_targets,
     generate,
     load_adapter_weights,
@@ -23,7 +23,7 @@ from dumpcli.models import (
     render_prompts,
     save_adapter,
 )
-from dumpcli.tiny import char_tokenizer
+from dumpcli.policy.tiny import char_tokenizer
 
 # Different lengths, so the batch is left padded.
 MESSAGES = [[{"role": "user", "content": f"What is {n} + 3?"}] for n in (1, 12, 12345)]
@@ -418,7 +418,7 @@ def test_cached_greedy_generation_matches_a_full_forward():
 
 
 def test_top_p_samples_only_from_the_nucleus():
-    from dumpcli.generation import pick_tokens
+    from dumpcli.policy.generation import pick_tokens
 
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.2]])).repeat(2000, 1)
     torch.manual_seed(0)

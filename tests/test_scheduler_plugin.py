@@ -27,7 +27,7 @@ from dumpcli.scheduler import Distribution, build_scheduler
 dists = [Distribution(n, 10, float(i)) for i, n in enumerate(["a", "b", "c"])]
 s = build_scheduler("epsilon-greedy", dists, seed=0, options={"epsilon": "0.3"})
 cold = s.probabilities().tolist()
-s.update([np.zeros(4), np.array([1.0, -1.0]), np.zeros(0)], [np.zeros(4), np.array([1.0, 0.0]), np.zeros(0)])
+s.update(np.array([0, 0, 0, 0, 1, 1]), np.array([0.0, 0.0, 0.0, 0.0, 1.0, -1.0]), np.array([0.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
 try:
     build_scheduler("epsilon-greedy", dists, seed=0, options={"epsilon": "2"})
     error = None
@@ -54,8 +54,12 @@ def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def run_with_plugin(plugin_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_with_plugin(plugin_path: Path, *args: str, allow: str | None = "dump-epsilon-greedy") -> subprocess.CompletedProcess[str]:
+    """Run python with the plugin on the path; `allow` is DUMP_LOAD_PLUGINS (None: unset, load all)."""
     env = {**os.environ, "PYTHONPATH": str(plugin_path)}
+    env.pop("DUMP_LOAD_PLUGINS", None)
+    if allow is not None:
+        env["DUMP_LOAD_PLUGINS"] = allow
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=60, check=True)
 
 
@@ -71,6 +75,23 @@ def test_dump_schedulers_lists_the_plugin_with_its_options(plugin_path: Path) ->
     assert plugin["description"].startswith("Epsilon-greedy")
     assert [(o["name"], o["type"], o["default"]) for o in plugin["options"]] == [("epsilon", "float", 0.1), ("window", "int", 300)]
     assert {"ucb", "uniform", "sequential", "thompson"} <= {s["name"] for s in listed}
+
+
+@pytest.mark.parametrize("allow", [None, "dump-epsilon-greedy", "other-package, dump_epsilon_greedy"])
+def test_an_installed_plugin_loads_unless_the_switch_leaves_it_out(plugin_path: Path, allow: str | None) -> None:
+    listed = json.loads(run_with_plugin(plugin_path, "-m", "dumpcli", "schedulers", "--json", allow=allow).stdout)
+    assert "epsilon-greedy" in {s["name"] for s in listed}
+
+
+def test_an_empty_switch_loads_only_the_built_ins(plugin_path: Path) -> None:
+    listed = json.loads(run_with_plugin(plugin_path, "-m", "dumpcli", "schedulers", "--json", allow="").stdout)
+    assert {s["name"] for s in listed} == {"ucb", "uniform", "sequential", "thompson"}
+    result = subprocess.run([sys.executable, "-m", "dumpcli", "train", "--scheduler", "epsilon-greedy"], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(plugin_path), "DUMP_LOAD_PLUGINS": ""})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "dump: error: unknown scheduler 'epsilon-greedy'; installed: sequential, thompson, ucb, uniform (see `dump schedulers`)"
+    ]
 
 
 def test_plugin_is_built_by_name_and_used(plugin_path: Path) -> None:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dumpcli.scheduler import Distribution, Scheduler, available_schedulers, build_scheduler
+from scheduler_steps import update_per_distribution
 
 BUILT_INS = ["ucb", "uniform", "sequential", "thompson"]
 # Defaults, plus settings at the edges (greedy temperatures, tiny windows, no discount).
@@ -54,7 +55,7 @@ def test_probabilities_stay_a_distribution_for_any_small_updates(name: str, opti
     for _ in range(data.draw(st.integers(0, 6), label="steps")):
         step = [np.array(data.draw(st.lists(finite, max_size=6))) for _ in range(k)]
         rewards = [np.array(data.draw(st.lists(finite, min_size=len(a), max_size=len(a)))) for a in step]
-        s.update(step, rewards)
+        update_per_distribution(s, step, rewards)
         check_invariants(s)
 
 
@@ -74,7 +75,7 @@ def test_probabilities_stay_a_distribution_for_many_distributions_and_extreme_va
     for _ in range(steps):
         counts = np.bincount(s.draw(128), minlength=k) * 16
         step = [scale * data.standard_normal(n) for n in counts]
-        s.update(step, [scale * data.standard_normal(n) for n in counts])
+        update_per_distribution(s, step, [scale * data.standard_normal(n) for n in counts])
         check_invariants(s)
 
 
@@ -82,7 +83,7 @@ def test_probabilities_stay_a_distribution_for_many_distributions_and_extreme_va
 def test_empty_updates_keep_probabilities_a_distribution(name: str, options: dict) -> None:
     s = build_scheduler(name, dists(3), seed=0, options=options)
     for _ in range(3):
-        s.update([np.zeros(0)] * 3, [np.zeros(0)] * 3)
+        update_per_distribution(s, [np.zeros(0)] * 3, [np.zeros(0)] * 3)
         check_invariants(s)
 
 
@@ -90,11 +91,18 @@ def test_empty_updates_keep_probabilities_a_distribution(name: str, options: dic
 def test_non_finite_advantages_are_refused_as_a_trainer_bug(name: str) -> None:
     s = build_scheduler(name, dists(2), seed=0)
     with pytest.raises(ValueError, match="finite"):
-        s.update([np.array([np.nan]), np.zeros(0)], [np.array([np.nan]), np.zeros(0)])
+        update_per_distribution(s, [np.array([np.nan]), np.zeros(0)], [np.array([np.nan]), np.zeros(0)])
 
 
 @pytest.mark.parametrize("name", BUILT_INS)
-def test_update_with_the_wrong_number_of_distributions_is_refused(name: str) -> None:
+def test_update_naming_a_distribution_that_does_not_exist_is_refused(name: str) -> None:
     s = build_scheduler(name, dists(3), seed=0)
-    with pytest.raises(ValueError, match="one array per distribution"):
-        s.update([np.zeros(2)] * 2, [np.zeros(2)] * 2)
+    with pytest.raises(ValueError, match="outside 0..2"):
+        s.update(np.array([0, 3]), np.zeros(2), np.zeros(2))
+
+
+@pytest.mark.parametrize("name", BUILT_INS)
+def test_update_with_arrays_of_different_lengths_is_refused(name: str) -> None:
+    s = build_scheduler(name, dists(3), seed=0)
+    with pytest.raises(ValueError, match="3 distribution indices for 2 values"):
+        s.update(np.array([0, 1, 2]), np.zeros(2), np.zeros(2))

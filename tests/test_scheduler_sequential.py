@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from dumpcli.scheduler import Distribution, Scheduler, build_scheduler
+from scheduler_steps import update_per_distribution
 
 # Listed out of difficulty order on purpose.
 DISTS = [Distribution("mid", 10, 2.0), Distribution("hard", 10, 3.0), Distribution("easy", 10, 1.0)]
@@ -15,7 +16,7 @@ def step(s: Scheduler, reward: float, n: int = 8) -> None:
     """One update in which the current distribution's completions all get `reward`."""
     rewards = [np.zeros(0)] * 3
     rewards[s.current] = np.full(n, reward)
-    s.update([np.zeros(len(r)) for r in rewards], rewards)
+    update_per_distribution(s, [np.zeros(len(r)) for r in rewards], rewards)
 
 
 def test_default_order_is_by_difficulty_easiest_first() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from dumpcli.errors import DumpError
 from dumpcli.scheduler import Distribution, Scheduler, build_scheduler
+from scheduler_steps import update_per_distribution
 
 CASES: list[tuple[str, dict[str, Any]]] = [
     ("ucb", {"window": 20}),
@@ -35,7 +36,7 @@ def run_steps(s: Scheduler, first: int, last: int) -> list[list[int]]:
         # Easy distributions (low index) get higher rewards, so sequential's threshold is reached.
         rewards = [(data.random(n) < 1.0 / (1 + j)).astype(float) for j, n in enumerate(counts)]
         advantages = [r - r.mean() if r.size else r for r in rewards]
-        s.update(advantages, rewards)
+        update_per_distribution(s, advantages, rewards)
     return out
 
 

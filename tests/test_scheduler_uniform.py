@@ -7,13 +7,14 @@ import pytest
 
 from dumpcli.errors import DumpError
 from dumpcli.scheduler import Distribution, build_scheduler
+from scheduler_steps import update_per_distribution
 
 DISTS = [Distribution("a", 10, 1.0), Distribution("b", 30, 2.0), Distribution("c", 60, 3.0)]
 
 
 def test_every_distribution_is_equally_likely_whatever_the_updates() -> None:
     s = build_scheduler("uniform", DISTS, seed=0)
-    s.update([np.ones(4), np.zeros(0), np.zeros(8)], [np.ones(4), np.zeros(0), np.zeros(8)])
+    update_per_distribution(s, [np.ones(4), np.zeros(0), np.zeros(8)], [np.ones(4), np.zeros(0), np.zeros(8)])
     assert s.probabilities() == pytest.approx([1 / 3] * 3, abs=1e-15)
 
 

@@ -183,7 +183,7 @@ def test_micro_batches_give_the_same_first_update_as_one_batch(ladder: Path, tmp
 
 def test_learning_rate_warms_up_then_follows_its_schedule() -> None:
     from dumpcli.config import GRPOConfig
-    from dumpcli.trainer import learning_rate
+    from dumpcli.train.loop import learning_rate
 
     warm = GRPOConfig(lr=1.0, steps=10, warmup_steps=4)
     assert [learning_rate(warm, s) for s in (1, 2, 4, 5, 10)] == [0.25, 0.5, 1.0, 1.0, 1.0]
@@ -198,8 +198,8 @@ def test_scheduler_sees_normalised_advantages_when_the_loss_does_not_scale(ladde
     import torch
 
     from dumpcli.config import TrainConfig, apply_sets
-    from dumpcli.grpo import group_advantages
-    from dumpcli.trainer import build_trainer
+    from dumpcli.train.grpo import group_advantages
+    from dumpcli.train.setup import build_trainer
 
     cfg = apply_sets(TrainConfig(), [
         "model.name=tiny-random", "model.lora=false", f"data.path={ladder}", f"run.out={tmp_path / 'run'}",
@@ -207,16 +207,15 @@ def test_scheduler_sees_normalised_advantages_when_the_loss_does_not_scale(ladde
         "grpo.scale_rewards=false", "run.threads=1", "run.progress=false", "data.eval_rows=2",
     ])
     trainer = build_trainer(cfg)
-    seen: list[tuple[list[np.ndarray], list[np.ndarray]]] = []
-    update = trainer.inputs.scheduler.update
-    trainer.inputs.scheduler.update = lambda adv, rew: (seen.append((adv, rew)), update(adv, rew))[1]  # type: ignore[method-assign]
+    seen: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    update = trainer.scheduler.update
+    trainer.scheduler.update = lambda dist, adv, rew: (seen.append((dist, adv, rew)), update(dist, adv, rew))[1]  # type: ignore[method-assign]
     for _ in range(3):
         trainer.train_step()
     checked = 0
-    for advantages, rewards in seen:
-        for adv, rew in zip(advantages, rewards):
-            if len(rew) == 0:
-                continue
+    for distribution, advantages, rewards in seen:
+        for j in np.unique(distribution):
+            adv, rew = advantages[distribution == j], rewards[distribution == j]
             # Each distribution's completions are whole groups of G, in order: normalise them again.
             expected, _ = group_advantages(torch.tensor(rew, dtype=torch.float32), 4, True, cfg.grpo.advantage_eps)
             np.testing.assert_allclose(adv, expected.numpy(), atol=1e-6)

@@ -23,11 +23,56 @@ from dumpcli import __version__
 from dumpcli.errors import DumpError
 from dumpcli.fsutil import atomic_write_text
 from dumpcli.values import coerce, type_name
-from dumpcli.models import ModelConfig
 
 CONFIG_FORMAT_VERSION = 1
-LOSS_TYPES = ("grpo", "bnpo", "dr_grpo")  # the table lives in dumpcli.grpo; names as TRL's loss_type
+LOSS_TYPES = ("grpo", "bnpo", "dr_grpo")  # the table lives in dumpcli.train.grpo; names as TRL's loss_type
 LR_SCHEDULES = ("constant", "linear", "cosine")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class ModelConfig:
+    name: str = field(
+        default="smollm2-135m",
+        metadata={"help": "Policy model: smollm2-135m | tiny-random | a local HF folder | a hub id."},
+    )
+    dtype: str = field(
+        default="auto", metadata={"help": "auto|float32|bfloat16|float16; auto = bf16 on CUDA, fp32 on CPU."}
+    )
+    lora: bool = field(default=True, metadata={"help": "Train a LoRA adapter; off = full fine-tune (tiny-random)."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha; the update is scaled by alpha / r."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA input; 0 keeps RL rollouts exact."})
+    lora_target_modules: list[str] | None = field(
+        default=None,
+        metadata={"help": "Module names to adapt; default q/k/v/o_proj for Llama/Qwen2/Mistral, else all *proj."},
+    )
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "Recompute activations in backward: less memory, ~30% slower."}
+    )
+    load_in_4bit: bool = field(default=False, metadata={"help": "QLoRA: 4-bit NF4 base weights (CUDA + bitsandbytes)."})
+    device: str = field(default="auto", metadata={"help": "auto|cpu|cuda; auto = cuda when available."})
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise DumpError naming the first bad field and the allowed values."""
+        if self.dtype not in DTYPES:
+            raise DumpError(f"unknown dtype {self.dtype!r}; use one of {', '.join(DTYPES)}")
+        if self.device not in DEVICES:
+            raise DumpError(f"unknown device {self.device!r}; use one of {', '.join(DEVICES)}")
+        if self.lora_r < 1:
+            raise DumpError(f"lora_r must be a positive integer, got {self.lora_r}")
+        if self.lora_alpha <= 0:
+            raise DumpError(f"lora_alpha must be positive, got {self.lora_alpha}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise DumpError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.lora_target_modules is not None and not self.lora_target_modules:
+            raise DumpError("lora_target_modules is empty; leave it unset for the per-architecture default")
+        if self.load_in_4bit and not self.lora:
+            raise DumpError("--load-in-4bit needs LoRA (4-bit weights cannot be trained); drop --no-lora")
 
 
 @dataclass
@@ -95,6 +140,38 @@ class TrainConfig:
     @property
     def completions_per_step(self) -> int:
         return self.grpo.batch_size * self.grpo.num_generations
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A `dump train` flag that sets one config key; its type and help come from the config field."""
+
+    key: str  # section.key
+    short: str | None = None  # e.g. "-b"
+    long: str | None = None  # the parameter name when the key's own name would be unclear
+
+    @property
+    def name(self) -> str:
+        """The parameter name and, with dashes, the long flag: grpo.batch_size -> batch_size / --batch-size."""
+        return self.long or self.key.split(".", 1)[1]
+
+
+# The common `dump train` flags, declared once: commands/train.py builds the options from this table,
+# with the field's type and help text; every other key is reachable with --set section.key=value.
+TRAIN_FLAGS: tuple[Flag, ...] = (
+    Flag("scheduler.name", "-s", "scheduler"), Flag("model.name", "-m", "model"), Flag("data.path", "-d", "data"), Flag("grpo.steps"),
+    Flag("grpo.batch_size", "-b"), Flag("grpo.num_generations", "-G"), Flag("grpo.max_new_tokens"),
+    Flag("grpo.lr"), Flag("run.seed"), Flag("run.out", "-o"), Flag("run.eval_every"), Flag("run.save_every"),
+    Flag("model.load_in_4bit"),
+)
+
+
+def field_info(key: str) -> tuple[Any, str]:
+    """(type, help) of config key `section.key`."""
+    section, name = key.split(".", 1)
+    cls = SECTIONS[section]
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return typing.get_type_hints(cls)[name], f.metadata.get("help", "")
 
 
 SECTIONS: dict[str, type] = {
@@ -218,6 +295,55 @@ def config_differences(a: TrainConfig, b: TrainConfig) -> list[str]:
     """`section.key` of every value that differs between two configs."""
     da, db = config_to_dict(a), config_to_dict(b)
     return [f"{s}.{k}" for s in SECTIONS for k in da[s] if da[s][k] != db[s].get(k)]
+
+
+# ---------------------------------------------------------------- scheduler options
+
+
+def scheduler_options(name: str, raw: Mapping[str, Any]) -> Any:
+    """The options dataclass of scheduler `name`, from config/CLI values (strings converted by type).
+
+    The one conversion of scheduler options. Unknown or ill-typed options raise DumpError
+    naming the option and the allowed ones; range checks live in the options dataclass's
+    `__post_init__`. Typed values pass through unchanged, so this is idempotent.
+    """
+    from dumpcli.scheduler import get_scheduler_class  # the plugin, looked up only when options are resolved
+
+    options_class = get_scheduler_class(name).options_class
+    hints = typing.get_type_hints(options_class)
+    fields = [f.name for f in dataclasses.fields(options_class)]
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        key_norm = str(key).replace("-", "_")
+        if key_norm not in fields:
+            raise DumpError(f"scheduler {name!r} has no option {key!r}; its options: {', '.join(fields) or 'none'}")
+        try:
+            values[key_norm] = coerce(value, hints[key_norm])
+        except (TypeError, ValueError) as e:
+            raise DumpError(f"scheduler {name!r} option {key!r} must be {type_name(hints[key_norm])}, got {value!r}") from e
+    return options_class(**values)
+
+
+def resolve_options(name: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every option of scheduler `name`, defaults filled in and values typed: what config.yaml stores."""
+    return dataclasses.asdict(scheduler_options(name, options or {}))
+
+
+def resolve_scheduler(cfg: TrainConfig) -> TrainConfig:
+    """`cfg` with its scheduler options typed and complete, so equal values compare equal (resume)."""
+    options = resolve_options(cfg.scheduler.name, cfg.scheduler.options)
+    return dataclasses.replace(cfg, scheduler=dataclasses.replace(cfg.scheduler, options=options))
+
+
+def parse_option_pairs(pairs: Sequence[str]) -> dict[str, str]:
+    """`["window=100", "c=0.5"]` -> `{"window": "100", "c": "0.5"}` (typed later by `scheduler_options`)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise DumpError(f"scheduler option {pair!r} must look like key=value, e.g. --scheduler-option window=100")
+        out[key.strip()] = value.strip()
+    return out
 
 
 # ---------------------------------------------------------------- validation

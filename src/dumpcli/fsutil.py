@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 
+def cache_root() -> Path:
+    """$DUMP_CACHE, else ~/.cache/dump: converted models and datasets prepared from recipes."""
+    return Path(os.environ.get("DUMP_CACHE") or Path.home() / ".cache" / "dump").expanduser()
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` through a temp file in the same folder and a rename."""
     path = Path(path)

@@ -1,13 +1,15 @@
-"""The scheduler plugin interface and its registry.
+"""The scheduler plugin interface.
 
 A scheduler decides which distribution each prompt slot of the next batch comes from. Plugins
-register a `Scheduler` subclass under the entry-point group `dumpcli.schedulers`:
+register a `Scheduler` subclass under the entry-point group `dumpcli.schedulers` (the registry is
+`dumpcli.plugins`):
 
     [project.entry-points."dumpcli.schedulers"]
     my-sched = "my_package.module:MyScheduler"
 
 The built-ins (ucb, uniform, sequential, thompson) live in the top-level `schedulers/` folder and
-register the same way. The trainer only ever calls `build_scheduler(name, ...)`.
+register the same way. The trainer only ever calls `build_scheduler(name, ...)`; options are typed
+by the config layer (`dumpcli.config.scheduler_options`).
 """
 
 from __future__ import annotations
@@ -17,16 +19,13 @@ import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 import numpy as np
 
 from dumpcli.errors import DumpError
-from dumpcli.values import coerce, type_name
-
-ENTRY_POINT_GROUP = "dumpcli.schedulers"
+from dumpcli.plugins import SCHEDULERS, load_plugin, plugin_names
+from dumpcli.values import type_name
 
 
 @dataclass(frozen=True)
@@ -79,12 +78,13 @@ class Scheduler(ABC):
         return self.rng.choice(self.num_distributions, size=num_slots, p=p).astype(np.int64)
 
     @abstractmethod
-    def update(self, advantages: Sequence[np.ndarray], rewards: Sequence[np.ndarray]) -> None:
-        """Learn from one training step.
+    def update(self, distribution: np.ndarray, advantages: np.ndarray, rewards: np.ndarray) -> None:
+        """Learn from one training step: one entry per completion of the step, all [N].
 
-        `advantages[j]` and `rewards[j]` are float arrays with one entry per completion drawn
-        from distribution j in that step (empty when j was not drawn); both lists have length K.
-        Values must be finite (ValueError otherwise: that is a trainer bug, not a user error).
+        `distribution[i]` is the index (0..K-1) of completion i's distribution, `advantages[i]`
+        its group-normalised advantage and `rewards[i]` its reward. Values must be finite
+        (ValueError otherwise: that is a trainer bug, not a user error).
+        `by_distribution` groups them per distribution cheaply.
         """
 
     def state_dict(self) -> dict[str, Any]:
@@ -138,23 +138,24 @@ def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
     return e / e.sum()
 
 
-def flatten_by_distribution(values: Sequence[Any], num_distributions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One step's per-distribution arrays -> (index [M], flat float64 [M], lengths int64 [K]).
+def by_distribution(distribution: np.ndarray, values: np.ndarray, num_distributions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One step's flat arrays -> (index [N], values [N] float64, lengths int64 [K]), grouped by distribution.
 
-    `index[i]` is the distribution of `flat[i]`; values stay grouped by distribution, in order.
-    One concatenate instead of a Python loop per distribution keeps updates cheap at K = 1000.
+    `index[i]` is the distribution of `values[i]`; values of one distribution stay in step order
+    (a stable sort), which is what `RingWindow.push` needs. Checks the shapes, the indices and
+    that every value is finite.
     """
-    if len(values) != num_distributions:
-        raise ValueError(f"expected one array per distribution ({num_distributions}), got {len(values)}")
-    lengths = np.fromiter(map(len, values), dtype=np.int64, count=num_distributions)
-    if not lengths.any():
-        return np.zeros(0, dtype=np.int64), np.zeros(0), lengths
-    # Concatenating only the non-empty ones: at K = 1000 most are empty, and this is 20x faster.
-    flat = np.concatenate([np.asarray(values[j]).reshape(-1) for j in np.flatnonzero(lengths).tolist()])
-    flat = flat.astype(np.float64, copy=False)
-    if not np.isfinite(flat).all():
+    distribution = np.asarray(distribution).reshape(-1)
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if distribution.shape != values.shape:
+        raise ValueError(f"scheduler update got {distribution.size} distribution indices for {values.size} values")
+    if distribution.size and (distribution.min() < 0 or distribution.max() >= num_distributions):
+        raise ValueError(f"scheduler update got a distribution index outside 0..{num_distributions - 1}")
+    if not np.isfinite(values).all():
         raise ValueError("scheduler update got a NaN or infinite value; advantages and rewards must be finite")
-    return np.repeat(np.arange(num_distributions), lengths), flat, lengths
+    order = np.argsort(distribution, kind="stable")
+    index = distribution[order].astype(np.int64, copy=False)
+    return index, values[order], np.bincount(index, minlength=num_distributions).astype(np.int64)
 
 
 class RingWindow:
@@ -172,7 +173,7 @@ class RingWindow:
         self.sums = np.zeros(num_rows)
 
     def push(self, index: np.ndarray, values: np.ndarray, lengths: np.ndarray) -> None:
-        """Append values given as `flatten_by_distribution` returns them (grouped by row, in order)."""
+        """Append values given as `by_distribution` returns them (grouped by row, in order)."""
         if values.size == 0:
             return
         starts = np.cumsum(lengths) - lengths
@@ -222,86 +223,25 @@ def state_array(state: Mapping[str, Any], key: str, shape: tuple[int, ...], dtyp
     return out
 
 
-# ---------------------------------------------------------------- registry
-
-
-@cache
-def _entry_points() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+# ---------------------------------------------------------------- lookup
 
 
 def available_schedulers() -> list[str]:
     """Names of every installed scheduler, sorted."""
-    return sorted(_entry_points())
+    return plugin_names(SCHEDULERS)
 
 
 def get_scheduler_class(name: str) -> type[Scheduler]:
-    eps = _entry_points()
-    if name not in eps:
-        raise DumpError(
-            f"unknown scheduler {name!r}; installed: {', '.join(available_schedulers()) or 'none'}"
-            " (see `dump schedulers`)"
-        )
-    try:
-        cls = eps[name].load()
-    except (ImportError, AttributeError) as e:
-        raise DumpError(
-            f"scheduler {name!r} is registered as {eps[name].value} but does not load ({e});"
-            " reinstall the package that provides it"
-        ) from e
+    cls = load_plugin(SCHEDULERS, name)
     if not (isinstance(cls, type) and issubclass(cls, Scheduler)):
-        raise DumpError(f"scheduler {name!r} ({eps[name].value}) is not a dumpcli.scheduler.Scheduler subclass")
+        raise DumpError(f"scheduler {name!r} is registered, but it is not a dumpcli.scheduler.Scheduler subclass")
     return cls
-
-
-def parse_options(name: str, cls: type[Scheduler], raw: Mapping[str, Any]) -> Any:
-    """Build the options dataclass from config/CLI values (strings are converted by type).
-
-    Unknown or ill-typed options raise DumpError naming the option and the allowed ones.
-    Range checks belong in the options dataclass's `__post_init__` (raise DumpError there).
-    """
-    options_class = cls.options_class
-    hints = typing.get_type_hints(options_class)
-    fields = {f.name: f for f in dataclasses.fields(options_class)}
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        key_norm = key.replace("-", "_")
-        if key_norm not in fields:
-            allowed = ", ".join(fields) or "none"
-            raise DumpError(f"scheduler {name!r} has no option {key!r}; its options: {allowed}")
-        try:
-            values[key_norm] = coerce(value, hints[key_norm])
-        except (TypeError, ValueError) as e:
-            raise DumpError(
-                f"scheduler {name!r} option {key!r} must be {type_name(hints[key_norm])}, got {value!r}"
-            ) from e
-    return options_class(**values)
 
 
 def build_scheduler(
     name: str, distributions: Sequence[Distribution], seed: int, options: Mapping[str, Any] | None = None
 ) -> Scheduler:
     """Look a scheduler up by name, validate its options and build it with a seeded RNG."""
-    cls = get_scheduler_class(name)
-    parsed = parse_options(name, cls, options or {})
-    return cls(distributions, np.random.default_rng(seed), parsed)
+    from dumpcli.config import scheduler_options
 
-
-def resolve_options(name: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Every option of scheduler `name`, defaults filled in and values typed, for config.yaml.
-
-    Validates exactly as `build_scheduler` does, so a bad option fails before a run starts.
-    """
-    cls = get_scheduler_class(name)
-    return dataclasses.asdict(parse_options(name, cls, options or {}))
-
-
-def parse_option_pairs(pairs: Sequence[str]) -> dict[str, str]:
-    """`["window=100", "c=0.5"]` -> `{"window": "100", "c": "0.5"}` (values converted later by type)."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise DumpError(f"scheduler option {pair!r} must look like key=value, e.g. --scheduler-option window=100")
-        out[key.strip()] = value.strip()
-    return out
+    return get_scheduler_class(name)(distributions, np.random.default_rng(seed), scheduler_options(name, options or {}))

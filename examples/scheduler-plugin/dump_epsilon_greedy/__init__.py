@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from dumpcli.errors import DumpError
-from dumpcli.scheduler import Distribution, RingWindow, Scheduler, flatten_by_distribution, state_value
+from dumpcli.scheduler import Distribution, RingWindow, Scheduler, by_distribution, state_value
 
 
 @dataclass
@@ -55,8 +55,8 @@ class EpsilonGreedyScheduler(Scheduler):
         eps = self.options.epsilon
         return eps / self.num_distributions + (1.0 - eps) * best / best.sum()
 
-    def update(self, advantages: Sequence[np.ndarray], rewards: Sequence[np.ndarray]) -> None:
-        index, values, lengths = flatten_by_distribution(advantages, self.num_distributions)
+    def update(self, distribution: np.ndarray, advantages: np.ndarray, rewards: np.ndarray) -> None:
+        index, values, lengths = by_distribution(distribution, advantages, self.num_distributions)
         self.window.push(index, np.abs(values), lengths)
 
     # state_dict() must be JSON-serialisable and, with the RNG the base class saves, enough to

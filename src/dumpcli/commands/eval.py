@@ -20,7 +20,8 @@ from dumpcli.output import human_console, print_json
 
 def _adapter_and_config(adapter: Path | None, run: Path | None) -> tuple[Path | None, TrainConfig | None]:
     """Weights to load and the config of the run they came from (when known)."""
-    from dumpcli.runs import RunDir
+    from dumpcli.rundir import RunDir
+    from dumpcli.rundir.layout import ADAPTER
 
     if adapter is not None and run is not None:
         raise DumpError("pass either --adapter or --run, not both")
@@ -30,17 +31,14 @@ def _adapter_and_config(adapter: Path | None, run: Path | None) -> tuple[Path | 
         latest = rd.latest_checkpoint()
         if latest is None:
             raise DumpError(f"run {run} has no complete checkpoint yet; wait for one or pass --adapter")
-        return latest / "adapter", cfg
+        return latest / ADAPTER, cfg
     if adapter is None:
         return None, None
     if not adapter.exists():
         raise DumpError(f"adapter {adapter} does not exist; pass a run's checkpoints/step-N folder or --run RUN")
-    folder = adapter / "adapter" if (adapter / "adapter").is_dir() else adapter
-    # checkpoints/step-N/adapter -> the run dir is three levels up; its config names the model.
-    for candidate in (folder.parent.parent.parent, folder.parent.parent):
-        if (candidate / "config.yaml").is_file():
-            return folder, RunDir(candidate).read_config()
-    return folder, None
+    folder = adapter / ADAPTER if (adapter / ADAPTER).is_dir() else adapter
+    owner = RunDir.of_checkpoint(folder)  # its config names the model the adapter belongs to
+    return folder, owner.read_config() if owner is not None else None
 
 
 def eval_command(
@@ -62,9 +60,9 @@ def eval_command(
     Example: dump eval --run runs/ucb --json
     """
     from dumpcli.config import set_value
-    from dumpcli.evaluate import EvalSet, evaluate
+    from dumpcli.train.evaluate import EvalSet, evaluate
     from dumpcli.rewards import get_reward
-    from dumpcli.training_setup import resolve_dataset, select_distributions
+    from dumpcli.train.setup import resolve_dataset, select_distributions
 
     weights, run_cfg = _adapter_and_config(adapter, run)
     cfg = run_cfg or TrainConfig()
@@ -79,8 +77,8 @@ def eval_command(
     tokens = max_new_tokens if max_new_tokens is not None else (run_cfg.grpo.max_new_tokens if run_cfg else GRPOConfig.max_new_tokens)
     if tokens < 1:
         raise DumpError(f"--max-new-tokens must be at least 1, got {tokens}")
-    dataset = resolve_dataset(cfg)
-    infos = select_distributions(cfg, dataset)
+    dataset = resolve_dataset(cfg.data)
+    infos = select_distributions(cfg.data, dataset)
     test = dataset.rows("test")
     sets = [EvalSet(d.name, [r for r in test if r["distribution"] == d.name][:max_rows], get_reward(d.reward)) for d in infos]
     loaded = _load(cfg, weights, seed)
@@ -101,8 +99,8 @@ def eval_command(
 def _load(cfg: TrainConfig, weights: Path | None, seed: int) -> Any:
     import torch
 
-    from dumpcli.models import load_adapter_weights, load_policy
-    from dumpcli.training_setup import hf_progress_bars_off
+    from dumpcli.policy import load_adapter_weights, load_policy
+    from dumpcli.train.setup import hf_progress_bars_off
 
     torch.manual_seed(seed)
     model_cfg = cfg.model if weights is not None else dataclasses.replace(cfg.model, lora=False)  # no adapter: the base model

@@ -18,7 +18,7 @@ from dumpcli.errors import DumpError
 from dumpcli.output import human_console, print_json
 
 if TYPE_CHECKING:
-    from dumpcli.run_reader import RunReader
+    from dumpcli.rundir import RunReader
 
 
 def inspect(
@@ -36,14 +36,14 @@ def inspect(
 
     Example: dump inspect runs/ucb --json | jq '.distributions[] | select(.probability > 0.2)'
     """
-    from dumpcli.inspection import compare_runs, load_runs, summarize_run  # numpy: not at `dump --help` time
+    from dumpcli.inspect.summary import compare_runs, load_runs, summarize_run  # numpy: not at `dump --help` time
 
     if as_json and jsonl:
         raise DumpError("--json and --jsonl are two output formats; pass one of them")
     if follow and len(runs) > 1:
         raise DumpError("--follow watches one run; pass one run dir (or drop --follow to compare runs)")
     if plot is not None:
-        from dumpcli.plots import check_png_path
+        from dumpcli.inspect.plots import check_png_path
 
         check_png_path(plot)
     console = human_console()
@@ -60,7 +60,7 @@ def inspect(
     elif not follow:  # the live view already left the final table on screen
         console.print(render(summary))
     if plot is not None:
-        from dumpcli.plots import plot_runs
+        from dumpcli.inspect.plots import plot_runs
 
         plot_runs(loaded, plot, window=window)
         console.print(f"wrote {plot}")
@@ -75,8 +75,8 @@ def follow_run(path: Path, *, window: int, target: float | None, interval: float
     """Keep a live table of `path` on `console` until the run reaches its total steps."""
     from rich.live import Live
 
-    from dumpcli.inspection import summarize_run
-    from dumpcli.run_reader import RunReader
+    from dumpcli.inspect.summary import summarize_run
+    from dumpcli.rundir import RunReader
 
     if path.exists() and not path.is_dir():
         raise DumpError(f"{path} is not a directory; pass the run dir `dump train` writes to")

@@ -1,6 +1,6 @@
 """`dump train`: GRPO with a curriculum scheduler over a mixture of distributions.
 
-    dump train --scheduler ucb                                  # the CPU demo (SmolLM2 + LoRA, ~8 min)
+    dump train --scheduler ucb                                  # the CPU demo (SmolLM2 + LoRA, ~2.5 min on 2 cores)
     dump train --config examples/configs/ladder-tiny.yaml --scheduler uniform --out runs/uni
     dump train --resume runs/uni                                # continue from the newest checkpoint
 """
@@ -8,79 +8,81 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import types
+import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from dumpcli.config import TrainConfig, config_differences, load_config_file
+from dumpcli.config import (TRAIN_FLAGS, TrainConfig, apply_overrides, config_differences, field_info,
+                            load_config_file, parse_option_pairs, parse_sets, resolve_scheduler)
 from dumpcli.errors import DumpError
 from dumpcli.output import human_console, print_json
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from dumpcli.trainer import Trainer
+    from dumpcli.train.loop import Trainer
 
-# Common flags -> the config key they set (None = flag not given).
-FLAG_KEYS = {
-    "scheduler": "scheduler.name", "model": "model.name", "data": "data.path", "steps": "grpo.steps",
-    "batch_size": "grpo.batch_size", "num_generations": "grpo.num_generations",
-    "max_new_tokens": "grpo.max_new_tokens", "lr": "grpo.lr", "seed": "run.seed", "out": "run.out",
-    "eval_every": "run.eval_every", "save_every": "run.save_every",
-}
 # Keys that may differ on --resume: they change only what is shown, never what is computed.
 RESUME_MAY_DIFFER = {"run.out", "run.progress"}
 
 
 def resolve_config(config: Path | None, flags: dict[str, Any], scheduler_options: list[str], sets: list[str],
                    resume: Path | None = None) -> TrainConfig:
-    """Defaults (or the resumed run's config) <- --config <- common flags <- --scheduler-option <- --set."""
-    from dumpcli.config import apply_overrides, parse_sets
-    from dumpcli.runs import RunDir
-    from dumpcli.scheduler import parse_option_pairs
+    """Defaults (or the resumed run's config) <- --config <- common flags <- --scheduler-option <- --set.
+
+    `flags`: TRAIN_FLAGS name -> value (None or False = not given). The result has its scheduler
+    options typed and complete, so a resumed run compares values, not spellings.
+    """
+    from dumpcli.rundir import RunDir
 
     saved = RunDir(resume).read_config() if resume is not None else None
     base = saved if saved is not None else TrainConfig()
     cfg = load_config_file(config, base=base) if config is not None else base
-    overrides = [(key, str(flags[name]), f"--{name.replace('_', '-')}") for name, key in FLAG_KEYS.items()
-                 if flags.get(name) is not None]
-    if flags.get("load_in_4bit"):
-        overrides.append(("model.load_in_4bit", True, "--load-in-4bit"))
-    if flags.get("scheduler") is not None and flags["scheduler"] != cfg.scheduler.name:
+    given = {flag: flags[flag.name] for flag in TRAIN_FLAGS if flags.get(flag.name) not in (None, False)}
+    overrides = [(flag.key, value, "--" + flag.name.replace("_", "-")) for flag, value in given.items()]
+    new_scheduler = next((v for f, v in given.items() if f.key == "scheduler.name"), None)
+    if new_scheduler is not None and new_scheduler != cfg.scheduler.name:
         # Options belong to the scheduler that is being replaced.
         cfg = dataclasses.replace(cfg, scheduler=dataclasses.replace(cfg.scheduler, options={}))
     overrides += [(f"scheduler.options.{key}", value, "--scheduler-option")
                   for key, value in parse_option_pairs(scheduler_options).items()]
-    cfg = apply_overrides(cfg, overrides + parse_sets(sets))
+    cfg = resolve_scheduler(apply_overrides(cfg, overrides + parse_sets(sets)))
     if saved is not None and resume is not None:
         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, out=str(resume)))
-        differ = [k for k in config_differences(saved, cfg) if k not in RESUME_MAY_DIFFER]
+        differ = [k for k in config_differences(resolve_scheduler(saved), cfg) if k not in RESUME_MAY_DIFFER]
         if differ:
             raise DumpError(f"run {resume} was trained with a different config ({', '.join(differ)} differ); "
                             "drop those flags to resume it, or start a new run with another --out")
     return cfg
 
 
+def _with_train_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """Add one typer option per TRAIN_FLAGS entry to `command` (received in **flags)."""
+    params = [p for p in inspect.signature(command).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    for flag in TRAIN_FLAGS:
+        hint, help_text = field_info(flag.key)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # `str | None`: none = not given
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        names = ["--" + flag.name.replace("_", "-"), *([flag.short] if flag.short else [])]
+        default = typer.Option(False if hint is bool else None, *names, help=help_text)
+        params.append(inspect.Parameter(flag.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint))
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return command
+
+
+@_with_train_flags
 def train(
     config: Path = typer.Option(None, "--config", "-c", help="YAML config (e.g. examples/configs/*.yaml or a run's config.yaml)."),
-    scheduler: str = typer.Option(None, "--scheduler", "-s", help="Scheduler plugin: ucb | uniform | sequential | thompson | ... (dump schedulers)."),
     scheduler_option: list[str] = typer.Option(None, "--scheduler-option", "-O", help="Scheduler option key=value (repeatable)."),
-    model: str = typer.Option(None, "--model", "-m", help="smollm2-135m | tiny-random | a local HF folder | a hub id."),
-    data: str = typer.Option(None, "--data", "-d", help="Dataset dir from `dump prepare` (default: the cpu-demo recipe, cached)."),
-    steps: int = typer.Option(None, "--steps", help="Optimizer steps."),
-    batch_size: int = typer.Option(None, "--batch-size", "-b", help="Prompts per step."),
-    num_generations: int = typer.Option(None, "--num-generations", "-G", help="Completions per prompt."),
-    max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Longest completion."),
-    lr: float = typer.Option(None, "--lr", help="Learning rate."),
-    seed: int = typer.Option(None, "--seed", help="Seed of everything random."),
-    out: str = typer.Option(None, "--out", "-o", help="Run dir (default runs/<scheduler>-<timestamp>)."),
-    eval_every: int = typer.Option(None, "--eval-every", help="Evaluate every N steps (0 = at the end only)."),
-    save_every: int = typer.Option(None, "--save-every", help="Checkpoint every N steps (0 = at the end only)."),
-    load_in_4bit: bool = typer.Option(False, "--load-in-4bit", help="QLoRA: 4-bit base weights (CUDA only)."),
     sets: list[str] = typer.Option(None, "--set", help="Any config key: section.key=value (repeatable), e.g. grpo.beta=0.001."),
     resume: Path = typer.Option(None, "--resume", help="Continue this run dir from its newest complete checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON on stdout."),
+    **flags: Any,
 ) -> None:
     """Train with GRPO; the scheduler picks each prompt's distribution.
 
@@ -92,18 +94,16 @@ def train(
 
     Example: dump train --scheduler ucb
     """
-    from dumpcli.trainer import TrainingInterrupted, build_trainer
+    from dumpcli.train.loop import TrainingInterrupted
+    from dumpcli.train.setup import build_trainer
 
-    flags = {"scheduler": scheduler, "model": model, "data": data, "steps": steps, "batch_size": batch_size,
-             "num_generations": num_generations, "max_new_tokens": max_new_tokens, "lr": lr, "seed": seed,
-             "out": out, "eval_every": eval_every, "save_every": save_every, "load_in_4bit": load_in_4bit}
-    if resume is not None and out is not None:
+    if resume is not None and flags.get("out") is not None:
         raise DumpError("--resume continues the run dir it names; drop --out")
     cfg = resolve_config(config, flags, scheduler_option or [], sets or [], resume)
     console = human_console()
     trainer = build_trainer(cfg, resume=resume is not None)
     verb = f"Resuming at step {trainer.step}" if resume is not None else "Training"
-    console.print(f"{verb}: {trainer.cfg.model.name} on {trainer.inputs.data_path} "
+    console.print(f"{verb}: {trainer.cfg.model.name} on {trainer.data.path} "
                   f"({len(trainer.names)} distributions), scheduler {trainer.cfg.scheduler.name}; run dir [bold]{trainer.run.path}[/]")
     try:
         with _display(trainer, console):
@@ -112,9 +112,9 @@ def train(
         where = f"checkpoint {e.checkpoint}" if e.checkpoint else "no checkpoint (no step finished)"
         console.print(f"Interrupted after step {e.step}; {where}. Continue with: dump train --resume {trainer.run.path}")
         raise typer.Exit(130) from None
-    from dumpcli.runs import before_after_summary
+    from dumpcli.inspect.summary import start_end_summary
 
-    summary = before_after_summary(trainer.run)
+    summary = start_end_summary(trainer.run)
     _print_summary(console, summary)
     if as_json:
         print_json(summary)
@@ -159,7 +159,7 @@ class _Display:
         table = Table(box=None, padding=(0, 1), header_style="dim")
         for col in ("distribution", "p(next)", "drawn", "reward~", "eval"):
             table.add_column(col, justify="left" if col == "distribution" else "right")
-        probs = self.trainer.inputs.scheduler.probabilities()
+        probs = self.trainer.scheduler.probabilities()
         for j, name in enumerate(self.trainer.names):
             table.add_row(name, f"{probs[j]:.2f}", str(self.drawn[name]), _fmt(self.reward[name]), _fmt(self.eval[name]))
         return Group(self.progress, table)

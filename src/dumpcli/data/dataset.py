@@ -13,6 +13,7 @@ Tables are written with `datasets` (so any HF tool reads them) and read back wit
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -64,6 +65,29 @@ class DatasetDir:
         if split not in self._cache:
             self._cache[split] = _read_table(self.path / f"{split}.parquet")
         return self._cache[split]
+
+    def fingerprint(self) -> str:
+        """sha256 of dataset.yaml and the tables: `prepare` is byte-reproducible, so equal data, equal print."""
+        digest = hashlib.sha256()
+        for name in ("dataset.yaml", *(f"{split}.parquet" for split in SPLITS)):
+            digest.update(name.encode())
+            with open(self.path / name, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()
+
+    def record(self, names: list[str] | None = None) -> dict[str, Any]:
+        """What a run dir keeps of the dataset it trained on (`names`: the distributions trained on)."""
+        chosen = [d for d in self.distributions if names is None or d.name in names]
+        return {
+            "path": str(self.path.resolve()),
+            "fingerprint": self.fingerprint(),
+            "distributions": [
+                {"name": d.name, "source": d.source, "difficulty": d.difficulty, "reward": d.reward,
+                 "train": d.rows.get("train", 0), "test": d.rows.get("test", 0)}
+                for d in chosen
+            ],
+        }
 
     def summary(self) -> dict[str, Any]:
         """What `dump prepare --json` prints."""

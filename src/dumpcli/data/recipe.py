@@ -52,6 +52,16 @@ def _builtin_text(name: str) -> str:
     return (resources.files("dumpcli.data") / "recipes" / f"{name}.yaml").read_text(encoding="utf-8")
 
 
+def recipe_source(recipe: str) -> tuple[str, str]:
+    """(name, YAML text) of a recipe file or built-in name: what a prepared copy must match."""
+    path = Path(recipe)
+    if path.is_file():
+        return path.stem, path.read_text(encoding="utf-8")
+    if recipe in builtin_recipes():
+        return recipe, _builtin_text(recipe)
+    raise DumpError(f"no recipe file {recipe} and no built-in recipe of that name; built-ins: {', '.join(builtin_recipes())}")
+
+
 def load_recipe(recipe: str | Path | dict[str, Any]) -> tuple[dict[str, Any], Path]:
     """The recipe as a dict and the folder its relative paths are resolved against."""
     if isinstance(recipe, dict):

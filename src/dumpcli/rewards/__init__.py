@@ -1,4 +1,4 @@
-"""Reward functions, found by name through the entry-point group `dumpcli.rewards`.
+"""Reward functions, found by name through the plugin registry (entry-point group `dumpcli.rewards`).
 
 A reward is a pure function `(completion, answer) -> RewardResult`; `completion` already starts
 with the dataset row's `prefill`. Parts are logged separately (`rewards/<part>` in metrics.jsonl).
@@ -8,13 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
-from importlib.metadata import entry_points
-from typing import Any
 
 from dumpcli.errors import DumpError
-
-ENTRY_POINT_GROUP = "dumpcli.rewards"
+from dumpcli.plugins import REWARDS, load_plugin, plugin_names
 
 
 @dataclass(frozen=True)
@@ -27,17 +23,12 @@ class RewardResult:
 RewardFn = Callable[[str, str], RewardResult]
 
 
-@cache
-def _entry_points() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
 def available_rewards() -> list[str]:
-    return sorted(_entry_points())
+    return plugin_names(REWARDS)
 
 
 def get_reward(name: str) -> RewardFn:
-    eps = _entry_points()
-    if name not in eps:
-        raise DumpError(f"unknown reward {name!r}; installed: {', '.join(available_rewards()) or 'none'}")
-    return eps[name].load()
+    reward = load_plugin(REWARDS, name)
+    if not callable(reward):
+        raise DumpError(f"reward {name!r} is not a function (completion, answer) -> RewardResult")
+    return reward

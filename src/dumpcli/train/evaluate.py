@@ -33,7 +33,7 @@ def evaluate(
     """{"reward", "accuracy", "n", "distributions": {name: {"reward", "accuracy", "n"}}} (docs/formats.md)."""
     import torch
 
-    from dumpcli.models import generate, render_prompts
+    from dumpcli.policy import generate, render_prompts
 
     flat = [(k, row) for k, s in enumerate(sets) for row in s.rows]
     scores: list[list[tuple[float, bool]]] = [[] for _ in sets]

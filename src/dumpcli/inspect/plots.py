@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from dumpcli.errors import DumpError
-from dumpcli.inspection import eval_measure, run_labels, smooth
-from dumpcli.run_reader import Run, missing_dist, natural_key
+from dumpcli.inspect.summary import eval_measure, run_labels, smooth
+from dumpcli.rundir import Run, missing_dist, natural_key
 
 MAX_POINTS = 1500  # per curve; a 100k-step run is drawn from bin means, not every step
 COLORMAP = "viridis_r"  # sequential: light = easy, dark = hard

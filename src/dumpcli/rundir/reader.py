@@ -17,15 +17,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-import yaml
 
 from dumpcli.errors import DumpError
 from dumpcli.fsutil import read_jsonl
+from dumpcli.rundir.layout import RunDir
 
-FORMAT_VERSION = 1  # the run-dir format this reader understands
 TOP_FIELDS = ("step", "time", "elapsed_s", "reward", "tokens_per_second", "step_time_s")
 DIST_FIELDS = ("probability", "prompts", "reward", "abs_advantage")
-_CHECKPOINT = re.compile(r"step-(\d+)")  # complete checkpoints only; temp dirs start with "."
 
 
 @dataclass
@@ -179,6 +177,7 @@ class RunReader:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._run = RunDir(self.path)
         self.config: dict[str, Any] | None = None
         self.metrics = Metrics()
         self._offset = 0  # bytes of metrics.jsonl already parsed
@@ -204,31 +203,19 @@ class RunReader:
     def run(self) -> Run:
         if self.config is None:
             raise DumpError(f"{self.path} has no config.yaml yet; is `dump train` writing it?")
-        return Run(self.path, self.config, self.metrics, self._evals, self._difficulty, _latest_checkpoint(self.path))
+        checkpoints = self._run.checkpoints()
+        return Run(self.path, self.config, self.metrics, self._evals, self._difficulty,
+                   checkpoints[-1][0] if checkpoints else None)
 
     def _read_config(self) -> None:
-        file = self.path / "config.yaml"
-        if not file.is_file():
+        if not self._run.exists():
             return
-        try:
-            config = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise DumpError(f"{file} is not valid YAML ({type(e).__name__}); was it edited by hand?") from None
-        if not isinstance(config, dict):
-            raise DumpError(f"{file} is not a run config (expected a mapping with format_version: {FORMAT_VERSION})")
-        version = config.get("format_version")
-        if isinstance(version, int) and version > FORMAT_VERSION:
-            raise DumpError(
-                f"{self.path} was written by a newer dump (run format_version {version}, this dump reads "
-                f"{FORMAT_VERSION}); upgrade dump to inspect it"
-            )
-        if version != FORMAT_VERSION:
-            raise DumpError(f"{file} has format_version {version!r}; expected {FORMAT_VERSION} (see docs/formats.md)")
-        self.config = config
-        self._difficulty = _difficulties(config, self.path)
+        self.config = self._run.read_raw_config()
+        # The run records what it trained on, so it reads the same with the dataset moved away.
+        self._difficulty = self._run.difficulties()
 
     def _read_metrics(self) -> int:
-        file = self.path / "metrics.jsonl"
+        file = self._run.metrics_path
         try:
             stat = file.stat()
         except FileNotFoundError:
@@ -260,7 +247,7 @@ class RunReader:
         return len(chunk)
 
     def _read_evals(self) -> None:
-        file = self.path / "eval.jsonl"
+        file = self._run.eval_path
         try:
             stat = file.stat()
         except FileNotFoundError:
@@ -312,36 +299,3 @@ def _is_object(text: bytes) -> bool:
         return isinstance(json.loads(text), dict)
     except json.JSONDecodeError:
         return False
-
-
-def _latest_checkpoint(path: Path) -> int | None:
-    try:
-        steps = [int(m.group(1)) for p in (path / "checkpoints").iterdir() if (m := _CHECKPOINT.fullmatch(p.name))]
-    except OSError:  # no checkpoints yet, or the folder changed under us
-        return None
-    return max(steps, default=None)
-
-
-def _difficulties(config: dict[str, Any], run_dir: Path) -> dict[str, float]:
-    """Difficulty per distribution, from dataset.yaml of the dataset dir the run trained on."""
-    data = config.get("data") if isinstance(config.get("data"), dict) else {}
-    candidates: list[Path] = []
-    if isinstance(data.get("path"), str):
-        path = Path(data["path"]).expanduser()
-        candidates = [path] if path.is_absolute() else [Path.cwd() / path, run_dir / path, run_dir.parent / path]
-    elif isinstance(data.get("recipe"), str):  # `dump train` prepared the recipe into its cache
-        from dumpcli.training_setup import recipe_cache_dir
-
-        candidates = [recipe_cache_dir(data["recipe"])]
-    for folder in candidates:
-        try:
-            manifest = yaml.safe_load((folder / "dataset.yaml").read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
-            continue
-        entries = manifest.get("distributions") if isinstance(manifest, dict) else None
-        return {
-            str(e["name"]): float(e["difficulty"])
-            for e in entries or []
-            if isinstance(e, dict) and "name" in e and isinstance(e.get("difficulty"), (int, float))
-        }
-    return {}

@@ -1,10 +1,12 @@
-"""Load run dirs and summarise them for `dump inspect`: pure functions, no printing.
+"""Every summary of a run dir, defined once: pure functions, no printing.
 
     run = load_run(Path("runs/ucb"))
     summarize_run(run, window=20)                 # the dict `dump inspect --json` prints
     compare_runs([run_a, run_b], target=1.0)      # several runs side by side
+    start_end_summary(RunDir(path))               # `dump train`'s closing table
+    curve_auc(steps, values)                      # AUC, for inspect and the curriculum benchmark
 
-The JSON these return is documented in docs/inspect-json.md; reading is in `dumpcli.run_reader`.
+The JSON these return is documented in docs/inspect-json.md; reading is in `dumpcli.rundir`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from dumpcli.errors import DumpError
-from dumpcli.run_reader import Metrics, Run, RunReader, missing_dist, natural_key
+from dumpcli.rundir import Metrics, Run, RunDir, RunReader, missing_dist, natural_key
 
 SCHEMA_VERSION = 1  # of the JSON below; bump when a key changes meaning or goes away
 DEFAULT_RECENT_PROMPTS = 32  # per-distribution window when the config does not give the scheduler's
@@ -160,15 +162,35 @@ def steps_to_target(m: Metrics, target: float, window: int) -> int | None:
     return int(m.columns["step"][hit[0]]) if len(hit) else None
 
 
-def reward_auc(m: Metrics) -> tuple[float | None, float | None]:
-    """Trapezoid area under the training mean-reward curve over steps, and that area per step."""
-    ok = ~np.isnan(m.columns["reward"])
-    steps, reward = m.columns["step"][ok], m.columns["reward"][ok]
-    if len(reward) < 2:
-        return None, (float(reward[0]) if len(reward) else None)
-    area = float(np.sum((reward[1:] + reward[:-1]) / 2 * np.diff(steps)))
+def curve_auc(steps: np.ndarray, values: np.ndarray) -> tuple[float | None, float | None]:
+    """AUC of a curve over steps: the trapezoid area, and that area per step (the curve's mean level).
+
+    The one definition of AUC: the training reward in `dump inspect`, the eval curve in the
+    curriculum benchmark. NaN points are dropped; one point has no area and its value as the level.
+    """
+    steps, values = np.asarray(steps, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    ok = ~np.isnan(values)
+    steps, values = steps[ok], values[ok]
+    if len(values) < 2:
+        return None, (float(values[0]) if len(values) else None)
+    area = float(np.sum((values[1:] + values[:-1]) / 2 * np.diff(steps)))
     span = float(steps[-1] - steps[0])
     return area, (area / span if span else None)
+
+
+def reward_auc(m: Metrics) -> tuple[float | None, float | None]:
+    """`curve_auc` of the training mean reward."""
+    return curve_auc(m.columns["step"], m.columns["reward"])
+
+
+def eval_mean_curve(evals: list[dict[str, Any]], key: str = "reward") -> list[tuple[int, float]]:
+    """(step, unweighted mean over distributions of `key`), one point per evaluation."""
+    curve = []
+    for row in evals:
+        values = [d[key] for d in row["distributions"].values() if d.get(key) is not None]
+        if values:
+            curve.append((int(row["step"]), sum(values) / len(values)))
+    return curve
 
 
 def _head(m: Metrics, upto: int | None) -> Metrics:
@@ -277,7 +299,7 @@ def _recent_prompts(config: dict[str, Any]) -> int:
 
 def _default_option(scheduler: str, key: str) -> Any:
     """An option the config left out is the installed scheduler's default (None if not installed)."""
-    from dumpcli.scheduler import resolve_options
+    from dumpcli.config import resolve_options
 
     try:
         return resolve_options(scheduler, {}).get(key)
@@ -317,3 +339,44 @@ def _last(values: np.ndarray) -> float | None:
 
 def _change(last: Any, first: Any) -> float | None:
     return float(last - first) if isinstance(last, (int, float)) and isinstance(first, (int, float)) else None
+
+
+def start_end_summary(run: RunDir) -> dict[str, Any]:
+    """Per distribution: prompts drawn, training reward early vs late, eval reward first vs last.
+
+    Early/late are the means over the first and last quarter of the steps that drew from the
+    distribution. `rose_on` lists the distributions whose eval reward went up (training reward
+    where there is no second evaluation).
+    """
+    metrics, evals = run.read_metrics(), run.read_evals()
+    names = list(metrics[-1]["distributions"]) if metrics else list(evals[-1]["distributions"]) if evals else []
+    reward_first, reward_last = early_late([m["reward"] for m in metrics])
+    out: dict[str, Any] = {"run": str(run.path), "steps": metrics[-1]["step"] if metrics else 0,
+                           "elapsed_s": metrics[-1]["elapsed_s"] if metrics else 0.0,
+                           "reward_first": reward_first, "reward_last": reward_last, "distributions": {}}
+    rose = []
+    for name in names:
+        drawn = [m["distributions"][name] for m in metrics if m["distributions"].get(name, {}).get("prompts")]
+        first, last = early_late([d["reward"] for d in drawn])
+        row = {"prompts": sum(d["prompts"] for d in drawn), "train_reward_first": first, "train_reward_last": last,
+               "probability_last": metrics[-1]["distributions"][name]["probability"] if metrics else None}
+        if evals:
+            row["eval_reward_first"] = evals[0]["distributions"].get(name, {}).get("reward")
+            row["eval_reward_last"] = evals[-1]["distributions"].get(name, {}).get("reward")
+            row["eval_accuracy_first"] = evals[0]["distributions"].get(name, {}).get("accuracy")
+            row["eval_accuracy_last"] = evals[-1]["distributions"].get(name, {}).get("accuracy")
+        a, b = (row.get("eval_reward_first"), row.get("eval_reward_last")) if len(evals) > 1 else (first, last)
+        if a is not None and b is not None and b > a:
+            rose.append(name)
+        out["distributions"][name] = row
+    out["rose_on"] = rose
+    out["rose_by"] = "eval" if len(evals) > 1 else "train"
+    return out
+
+
+def early_late(values: list[float]) -> tuple[float | None, float | None]:
+    """Means of the first and of the last quarter of `values` (at least one value each)."""
+    if not values:
+        return None, None
+    k = max(1, len(values) // 4)
+    return sum(values[:k]) / k, sum(values[-k:]) / k

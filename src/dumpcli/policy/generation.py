@@ -2,7 +2,7 @@
 
 Both compute positions the same way (from the attention mask, so left padding does not shift
 them), which makes the log-prob of a sampled token under `per_token_logprobs` equal the one
-the sampler used. torch is imported inside the functions so `import dumpcli.models` stays cheap.
+the sampler used. torch is imported inside the functions so `import dumpcli.policy` stays cheap.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from dumpcli.errors import DumpError
+from dumpcli.fsutil import cache_root
 
 BUILTIN_MODELS = ("smollm2-135m", "tiny-random")
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -76,8 +77,7 @@ def _hub_reachable(timeout_s: float = 3.0) -> bool:
 
 def smollm2_cache_dir() -> Path:
     """Where the converted SmolLM2-135M-Instruct HF folder lives: $DUMP_CACHE/models/smollm2-135m."""
-    root = Path(os.environ.get("DUMP_CACHE") or Path.home() / ".cache" / "dump").expanduser()
-    return root / "models" / "smollm2-135m"
+    return cache_root() / "models" / "smollm2-135m"
 
 
 def ensure_smollm2_cache() -> Path:

@@ -1,6 +1,6 @@
 """GRPO math as pure functions: group advantages and the PPO-clipped token loss.
 
-Nothing here knows about models, data or schedulers; `dumpcli.trainer` feeds it tensors.
+Nothing here knows about models, data or schedulers; `dumpcli.train.loop` feeds it tensors.
 Loss normalisations are named as TRL's `loss_type` and live in one table.
 """
 

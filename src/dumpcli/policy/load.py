@@ -1,12 +1,13 @@
 """The policy model: load it (built-in, local folder or hub id), wrap it in LoRA, save adapters.
 
-    from dumpcli.models import ModelConfig, load_policy, render_prompts, generate, per_token_logprobs
+    from dumpcli.config import ModelConfig
+    from dumpcli.policy import load_policy, render_prompts, generate, per_token_logprobs
     loaded = load_policy(ModelConfig(name="tiny-random", lora=False), seed=0)
     texts = render_prompts(loaded.tokenizer, [[{"role": "user", "content": "2+2="}]], [""])
     rollout = generate(loaded, texts, num_generations=4, max_new_tokens=8)
 
-torch / transformers / peft are imported inside the functions, so importing this module for
-`ModelConfig` keeps `dump --help` instant. Rollouts and log-probs live in `dumpcli.generation`.
+torch / transformers / peft are imported inside the functions: importing this module is cheap.
+Rollouts and log-probs live in `dumpcli.policy.generation`; the config (`ModelConfig`) in `dumpcli.config`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import contextlib
 import importlib.util
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dumpcli.config import ModelConfig
 from dumpcli.errors import DumpError
-from dumpcli.generation import Rollout, generate, per_token_logprobs
-from dumpcli.model_sources import BUILTIN_MODELS, ensure_smollm2_cache, resolve_source, smollm2_cache_dir
+from dumpcli.policy.generation import Rollout, generate, per_token_logprobs
+from dumpcli.policy.sources import BUILTIN_MODELS, ensure_smollm2_cache, resolve_source, smollm2_cache_dir
 
 if TYPE_CHECKING:
     import torch
@@ -29,8 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_MODELS",
+    "default_lora_targets",
     "LoadedModel",
-    "ModelConfig",
     "Rollout",
     "generate",
     "load_adapter_weights",
@@ -42,55 +44,9 @@ __all__ = [
     "smollm2_cache_dir",
 ]
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-DEVICES = ("auto", "cpu", "cuda")
 # Attention projections: the LoRA targets of the LoRA paper and of most GRPO+LoRA recipes.
 ATTENTION_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 ATTENTION_PROJ_MODEL_TYPES = {"llama", "qwen2", "qwen3", "mistral", "smollm3", "gemma", "gemma2", "phi3"}
-
-
-@dataclass
-class ModelConfig:
-    name: str = field(
-        default="smollm2-135m",
-        metadata={"help": "Policy model: smollm2-135m | tiny-random | a local HF folder | a hub id."},
-    )
-    dtype: str = field(
-        default="auto", metadata={"help": "auto|float32|bfloat16|float16; auto = bf16 on CUDA, fp32 on CPU."}
-    )
-    lora: bool = field(default=True, metadata={"help": "Train a LoRA adapter; off = full fine-tune (tiny-random)."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha; the update is scaled by alpha / r."})
-    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA input; 0 keeps RL rollouts exact."})
-    lora_target_modules: list[str] | None = field(
-        default=None,
-        metadata={"help": "Module names to adapt; default q/k/v/o_proj for Llama/Qwen2/Mistral, else all *proj."},
-    )
-    gradient_checkpointing: bool = field(
-        default=False, metadata={"help": "Recompute activations in backward: less memory, ~30% slower."}
-    )
-    load_in_4bit: bool = field(default=False, metadata={"help": "QLoRA: 4-bit NF4 base weights (CUDA + bitsandbytes)."})
-    device: str = field(default="auto", metadata={"help": "auto|cpu|cuda; auto = cuda when available."})
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """Raise DumpError naming the first bad field and the allowed values."""
-        if self.dtype not in DTYPES:
-            raise DumpError(f"unknown dtype {self.dtype!r}; use one of {', '.join(DTYPES)}")
-        if self.device not in DEVICES:
-            raise DumpError(f"unknown device {self.device!r}; use one of {', '.join(DEVICES)}")
-        if self.lora_r < 1:
-            raise DumpError(f"lora_r must be a positive integer, got {self.lora_r}")
-        if self.lora_alpha <= 0:
-            raise DumpError(f"lora_alpha must be positive, got {self.lora_alpha}")
-        if not 0.0 <= self.lora_dropout < 1.0:
-            raise DumpError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
-        if self.lora_target_modules is not None and not self.lora_target_modules:
-            raise DumpError("lora_target_modules is empty; leave it unset for the per-architecture default")
-        if self.load_in_4bit and not self.lora:
-            raise DumpError("--load-in-4bit needs LoRA (4-bit weights cannot be trained); drop --no-lora")
 
 
 @dataclass
@@ -120,7 +76,7 @@ def load_policy(cfg: ModelConfig, seed: int) -> LoadedModel:
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if cfg.lora:
-        from dumpcli.tiny import isolated_seed
+        from dumpcli.policy.tiny import isolated_seed
 
         with isolated_seed(seed):
             model = _wrap_lora(model, cfg)
@@ -160,7 +116,7 @@ def _check_4bit_possible(device: torch.device, name: str) -> None:
 
 def _load_base(cfg: ModelConfig, device: torch.device, dtype: torch.dtype, seed: int) -> tuple[Any, Any]:
     if cfg.name == "tiny-random":
-        from dumpcli.tiny import char_tokenizer, tiny_llama
+        from dumpcli.policy.tiny import char_tokenizer, tiny_llama
 
         tokenizer = char_tokenizer()
         model = tiny_llama(len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, seed)

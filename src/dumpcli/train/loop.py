@@ -2,19 +2,20 @@
 
     draw -> generate -> reward -> advantage -> loss -> update -> scheduler update -> log
 
-    from dumpcli.config import TrainConfig
-    from dumpcli.trainer import build_trainer
+    from dumpcli.train.setup import build_trainer
     trainer = build_trainer(cfg)            # validates everything, then creates the run dir
     summary = trainer.fit()                  # or trainer.train_step() one step at a time
 
 Everything random is seeded from `run.seed` and checkpointed (torch / numpy / python RNGs, the
 trainer's own prompt RNG, the scheduler's state), so `--resume` continues the exact same run.
+The batch of one step is a `StepBatch` (dumpcli.train.batch); the math is in dumpcli.train.grpo.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import signal
 import time
@@ -26,13 +27,15 @@ from typing import Any
 import numpy as np
 
 from dumpcli.config import GRPOConfig, TrainConfig
-from dumpcli.errors import DumpError
-from dumpcli.evaluate import EvalSet, evaluate
-from dumpcli.fsutil import append_jsonl, atomic_write_json
-from dumpcli.grpo import BatchSize, group_advantages, grpo_loss
-from dumpcli.runs import (RunDir, capture_rng_states, load_rng_states, prune_checkpoints, read_trainer_state,
-                          restore_rng_states, save_rng_states, write_checkpoint)
-from dumpcli.training_setup import TrainingInputs, hf_progress_bars_off
+from dumpcli.fsutil import atomic_write_json
+from dumpcli.rundir import RunWriter, read_trainer_state
+from dumpcli.rundir.layout import ADAPTER, OPTIMIZER, SCHEDULER_STATE
+from dumpcli.scheduler import Scheduler
+from dumpcli.train.batch import StepBatch
+from dumpcli.train.evaluate import EvalSet, evaluate
+from dumpcli.train.grpo import BatchSize, group_advantages, grpo_loss
+from dumpcli.train.rng import capture_rng_states, load_rng_states, restore_rng_states, rng_untouched, save_rng_states
+from dumpcli.train.setup import TrainingData, hf_progress_bars_off
 
 StepCallback = Callable[["Trainer", dict[str, Any]], None]
 
@@ -59,8 +62,11 @@ def learning_rate(g: GRPOConfig, step: int) -> float:
 
 @dataclass
 class Trainer:
-    inputs: TrainingInputs
-    run: RunDir
+    cfg: TrainConfig
+    data: TrainingData
+    scheduler: Scheduler
+    loaded: Any  # dumpcli.policy.LoadedModel
+    writer: RunWriter
     step: int = 0
     elapsed_s: float = 0.0
     last_checkpoint_step: int = -1
@@ -78,21 +84,22 @@ class Trainer:
         # The prompt within a distribution comes from the trainer's own stream, separate from the
         # scheduler's, so a scheduler change never shifts which prompts a distribution serves.
         self.data_rng = np.random.default_rng([self.cfg.run.seed, 0xDA7A])
-        from dumpcli.generation import eos_token_ids
+        from dumpcli.policy.generation import eos_token_ids
 
-        self.eos_ids = torch.tensor(eos_token_ids(self.inputs.loaded), device=self.inputs.loaded.device)
-
-    @property
-    def cfg(self) -> TrainConfig:
-        return self.inputs.cfg
+        self.eos_ids = torch.tensor(eos_token_ids(self.loaded), device=self.loaded.device)
 
     @property
     def model(self) -> Any:
-        return self.inputs.loaded.model
+        return self.loaded.model
 
     @property
     def names(self) -> list[str]:
-        return self.inputs.names
+        return self.data.names
+
+    @property
+    def run(self) -> Any:
+        """The run dir (dumpcli.rundir.RunDir) this trainer writes."""
+        return self.writer.run
 
     # ------------------------------------------------------------ the step
 
@@ -100,86 +107,81 @@ class Trainer:
         """One optimizer step on one freshly drawn batch; returns (and logs) its metrics row."""
         import torch
 
-        from dumpcli.models import generate, render_prompts
+        from dumpcli.policy import generate, render_prompts
 
         g, started, step = self.cfg.grpo, time.perf_counter(), self.step + 1
         # Draw: a distribution per prompt slot from the scheduler, a prompt uniformly within it
-        probabilities = self.inputs.scheduler.probabilities()  # [K]
-        slots = self.inputs.scheduler.draw(g.batch_size)  # [B] distribution index of each slot
-        rows = [self._pick_prompt(int(j)) for j in slots]
-        # Generate: G completions per prompt, rows grouped per prompt
-        texts = render_prompts(self.inputs.loaded.tokenizer, [r["prompt"] for r in rows], [r["prefill"] for r in rows])
+        probabilities = self.scheduler.probabilities()  # [K]
+        slots = self.scheduler.draw(g.batch_size)  # [B]
+        batch = StepBatch(slots, [self._pick_prompt(int(j)) for j in slots], g.num_generations, probabilities)
+        # Generate: G completions per prompt, grouped per prompt
+        texts = render_prompts(self.loaded.tokenizer, [r["prompt"] for r in batch.rows], [r["prefill"] for r in batch.rows])
         self.model.eval()
         with torch.no_grad():
-            rollout = generate(self.inputs.loaded, texts, g.num_generations, g.max_new_tokens,
-                               temperature=g.temperature, top_p=g.top_p)
+            batch.rollout = generate(self.loaded, texts, g.num_generations, g.max_new_tokens,
+                                     temperature=g.temperature, top_p=g.top_p)
         # Reward: each distribution's own reward function scores prefill + completion
-        row_of = np.repeat(np.arange(g.batch_size), g.num_generations)  # [N] prompt slot of each completion
-        results = [self.inputs.rewards[int(slots[i])](rows[i]["prefill"] + text, rows[i]["answer"])
-                   for i, text in zip(row_of, rollout.texts)]
-        rewards = torch.tensor([r.reward for r in results], dtype=torch.float32)  # [N]
+        rewards = [self.data.rewards[int(j)] for j in batch.distribution_of]  # [N]
+        batch.results = [reward(row["prefill"] + text, row["answer"]) for reward, row, text
+                         in zip(rewards, batch.completion_rows(), batch.rollout.texts)]
+        batch.rewards = torch.tensor([r.reward for r in batch.results], dtype=torch.float32)  # [N]
         # Advantage: group-normalised, one scalar per completion
-        advantages, group_std = group_advantages(rewards, g.num_generations, g.scale_rewards, g.advantage_eps)
-        # The scheduler's learnability signal is the normalised advantage (ALGORITHM.md) even when
-        # the loss uses unscaled ones (Dr. GRPO): the reward's scale must not decide the curriculum.
-        learnability = advantages if g.scale_rewards else group_advantages(
-            rewards, g.num_generations, True, g.advantage_eps)[0]  # [N]
-        # Loss + update
+        batch.advantages, batch.group_std = group_advantages(batch.rewards, g.num_generations, g.scale_rewards,
+                                                             g.advantage_eps)  # [N], [B]
+        # The scheduler's learnability signal is the normalised advantage (docs/algorithm.md) even
+        # when the loss uses unscaled ones (Dr. GRPO): the reward's scale must not decide the curriculum.
+        batch.learnability = batch.advantages if g.scale_rewards else group_advantages(
+            batch.rewards, g.num_generations, True, g.advantage_eps)[0]  # [N]
+        # Loss + update. From here on the step changes the model: a Ctrl-C waits until the step is done.
         lr = learning_rate(g, step)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        # From here on the step changes the model: a Ctrl-C waits until the whole step is done.
         with _sigint_deferred():
-            update = self._policy_update(rollout, advantages.to(self.inputs.loaded.device))
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            dist_of = slots[row_of]  # [N] distribution index of each completion
-            adv_np, rew_np = learnability.numpy().astype(np.float64), rewards.numpy().astype(np.float64)
-            self.inputs.scheduler.update([adv_np[dist_of == j] for j in range(len(self.names))],
-                                         [rew_np[dist_of == j] for j in range(len(self.names))])
+            update = self._policy_update(batch, lr)
+            # Scheduler update: flat arrays, one entry per completion
+            self.scheduler.update(batch.distribution_of, batch.learnability.numpy().astype(np.float64),
+                                  batch.rewards.numpy().astype(np.float64))
             step_time = time.perf_counter() - started
             self.step, self.elapsed_s = step, self.elapsed_s + step_time
-            metrics = self._metrics_row(probabilities, slots, dist_of, results, rewards, learnability, group_std,
-                                        rollout, update, lr, step_time)
-            append_jsonl(self.run.metrics_path, metrics)
-            self._log_samples(rows, rollout.texts, results, advantages)
+            metrics = self._metrics_row(batch, update, lr, step_time)
+            self.writer.append_metrics(metrics)
+            self._log_samples(batch)
         for callback in self.on_step:
             callback(self, metrics)
         return metrics
 
     def _pick_prompt(self, dist: int) -> dict[str, Any]:
-        pool = self.inputs.train_rows[dist]
+        pool = self.data.train_rows[dist]
         return pool[int(self.data_rng.integers(len(pool)))]
 
-    def _policy_update(self, rollout: Any, advantages: Any) -> dict[str, float]:
-        """num_iterations PPO updates on the batch, in micro-batches; gradients left for optimizer.step()."""
+    def _policy_update(self, batch: StepBatch, lr: float) -> dict[str, float]:
+        """num_iterations PPO updates on the batch, in micro-batches: every optimizer step of a step is here."""
         import torch
 
-        from dumpcli.models import per_token_logprobs, reference_adapter_disabled
+        from dumpcli.policy import per_token_logprobs, reference_adapter_disabled
 
-        g, model = self.cfg.grpo, self.model
-        n = rollout.completion_ids.shape[0]
+        g, model, rollout = self.cfg.grpo, self.model, batch.rollout
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        n = batch.num_completions
         micro = g.micro_batch_size or n
         size = BatchSize(rows=n, tokens=float(rollout.completion_mask.sum()), max_new_tokens=g.max_new_tokens)
-        batch = (rollout.prompt_ids, rollout.prompt_mask, rollout.completion_ids, rollout.completion_mask)
+        tensors = (rollout.prompt_ids, rollout.prompt_mask, rollout.completion_ids, rollout.completion_mask)
+        advantages = batch.advantages.to(self.loaded.device)  # [N]
         # Log-probs of the tempered softmax the completions were sampled from (as TRL).
         logprobs = functools.partial(per_token_logprobs, model, temperature=g.temperature)
         with torch.no_grad():
             # On-policy (num_iterations 1) the old log-probs are the current ones, detached: ratio 1.
-            old = logprobs(*batch) if g.num_iterations > 1 else None  # [N, C]
+            old = logprobs(*tensors) if g.num_iterations > 1 else None  # [N, C]
             ref = None
             if g.beta > 0:
                 with reference_adapter_disabled(model):
-                    ref = logprobs(*batch)  # [N, C]
+                    ref = logprobs(*tensors)  # [N, C]
         model.train()
         totals = {"loss": 0.0, "tokens": 0.0, "kl_sum": 0.0, "clip_low_sum": 0.0, "clip_high_sum": 0.0, "grad_norm": 0.0}
-        for iteration in range(g.num_iterations):
-            if iteration:  # the last iteration's gradients are left for optimizer.step() in train_step
-                self.optimizer.step()
+        for _ in range(g.num_iterations):
             self.optimizer.zero_grad(set_to_none=True)
             for start in range(0, n, micro):
                 part = slice(start, start + micro)
-                logps = logprobs(*(t[part] for t in batch))  # [n, C]
+                logps = logprobs(*(t[part] for t in tensors))  # [n, C]
                 loss, stats = grpo_loss(
                     logps, old[part] if old is not None else logps.detach(), ref[part] if ref is not None else None,
                     advantages[part], rollout.completion_mask[part], size,
@@ -192,25 +194,26 @@ class Trainer:
             max_norm = g.max_grad_norm if g.max_grad_norm > 0 else float("inf")
             norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
             totals["grad_norm"] += float(norm) / g.num_iterations
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
         return totals
 
     # ------------------------------------------------------------ logging
 
-    def _metrics_row(self, probabilities: np.ndarray, slots: np.ndarray, dist_of: np.ndarray, results: list[Any],
-                     rewards: Any, learnability: Any, group_std: Any, rollout: Any, update: dict[str, float],
-                     lr: float, step_time: float) -> dict[str, Any]:
+    def _metrics_row(self, batch: StepBatch, update: dict[str, float], lr: float, step_time: float) -> dict[str, Any]:
         import torch
 
-        g = self.cfg.grpo
+        g, rollout = self.cfg.grpo, batch.rollout
         mask = rollout.completion_mask
         lengths = mask.sum(dim=1).float()  # [N]
         ended = (torch.isin(rollout.completion_ids, self.eos_ids) & mask.bool()).any(dim=1)  # [N] stopped at EOS
-        rew, adv = rewards.numpy(), learnability.detach().cpu().numpy()
+        rew, adv = batch.rewards.numpy(), batch.learnability.detach().cpu().numpy()  # [N]
+        dist_of, slots = batch.distribution_of, batch.slots  # [N], [B]
         tokens = max(update["tokens"], 1.0)
         row: dict[str, Any] = {
             "step": self.step, "time": time.time(), "elapsed_s": round(self.elapsed_s, 3),
-            "loss": update["loss"], "reward": float(rew.mean()), "reward_std": float(group_std.mean()),
-            "frac_reward_zero_std": float((group_std < 1e-6).float().mean()),
+            "loss": update["loss"], "reward": float(rew.mean()), "reward_std": float(batch.group_std.mean()),
+            "frac_reward_zero_std": float((batch.group_std < 1e-6).float().mean()),
             "kl": update["kl_sum"] / tokens if g.beta > 0 else None,
             "clip_ratio": (update["clip_low_sum"] + update["clip_high_sum"]) / tokens,
             "grad_norm": update["grad_norm"], "learning_rate": lr,
@@ -218,12 +221,12 @@ class Trainer:
             "completions/clipped_ratio": float((~ended).float().mean()),
             "tokens_per_second": float(lengths.sum()) / step_time, "step_time_s": round(step_time, 4),
         }
-        for part in sorted({p for r in results for p in r.parts}):
-            row[f"rewards/{part}"] = float(np.mean([r.parts.get(part, 0.0) for r in results]))
+        for part in sorted({p for r in batch.results for p in r.parts}):
+            row[f"rewards/{part}"] = float(np.mean([r.parts.get(part, 0.0) for r in batch.results]))
         row["scheduler"] = self.cfg.scheduler.name
         row["distributions"] = {
             name: {
-                "probability": float(probabilities[j]), "prompts": int((slots == j).sum()),
+                "probability": float(batch.probabilities[j]), "prompts": int((slots == j).sum()),
                 "reward": float(rew[dist_of == j].mean()) if (slots == j).any() else None,
                 "abs_advantage": float(np.abs(adv[dist_of == j]).mean()) if (slots == j).any() else None,
             }
@@ -231,16 +234,14 @@ class Trainer:
         }
         return row
 
-    def _log_samples(self, rows: list[dict[str, Any]], texts: list[str], results: list[Any], advantages: Any) -> None:
+    def _log_samples(self, batch: StepBatch) -> None:
         # The first completion of the first few prompts: bounded, and no RNG is spent choosing.
-        # Rows are grouped per prompt, so completion slot * G is prompt slot's first.
-        g = self.cfg.grpo
-        for slot in range(min(self.cfg.run.samples_per_step, g.batch_size)):
-            i, row = slot * g.num_generations, rows[slot]
-            append_jsonl(self.run.samples_path, {
+        for slot in range(min(self.cfg.run.samples_per_step, batch.num_prompts)):
+            i, row = batch.group_start(slot), batch.rows[slot]
+            self.writer.append_sample({
                 "step": self.step, "id": row["id"], "distribution": row["distribution"], "prefill": row["prefill"],
-                "completion": texts[i], "answer": row["answer"], "reward": results[i].reward,
-                "correct": results[i].correct, "advantage": float(advantages[i]),
+                "completion": batch.rollout.texts[i], "answer": row["answer"], "reward": batch.results[i].reward,
+                "correct": batch.results[i].correct, "advantage": float(batch.advantages[i]),
             })
 
     # ------------------------------------------------------------ evaluation and checkpoints
@@ -250,12 +251,12 @@ class Trainer:
         import torch
 
         self.model.eval()
-        sets = [EvalSet(name, rows, self.inputs.rewards[j]) for j, (name, rows) in
-                enumerate(zip(self.names, self.inputs.test_rows)) if rows]
-        with torch.no_grad(), _rng_untouched():
-            result = evaluate(self.inputs.loaded, sets, self.cfg.grpo.max_new_tokens, self.cfg.run.eval_batch_size)
+        sets = [EvalSet(name, rows, self.data.rewards[j]) for j, (name, rows) in
+                enumerate(zip(self.names, self.data.test_rows)) if rows]
+        with torch.no_grad(), rng_untouched():
+            result = evaluate(self.loaded, sets, self.cfg.grpo.max_new_tokens, self.cfg.run.eval_batch_size)
         row = {"step": self.step, "time": time.time(), **result}
-        append_jsonl(self.run.eval_path, row)
+        self.writer.append_eval(row)
         for callback in self.on_eval:
             callback(self, row)
         return row
@@ -264,34 +265,32 @@ class Trainer:
         """checkpoints/step-N/ with adapter, optimizer, scheduler, RNG states; atomic."""
         import torch
 
-        from dumpcli.models import save_adapter
+        from dumpcli.policy import save_adapter
 
         def contents(tmp: Path) -> None:
             with hf_progress_bars_off():
-                save_adapter(self.model, tmp / "adapter")
-            torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
-            atomic_write_json(tmp / "scheduler.json", self.inputs.scheduler.state_dict())
+                save_adapter(self.model, tmp / ADAPTER)
+            torch.save(self.optimizer.state_dict(), tmp / OPTIMIZER)
+            atomic_write_json(tmp / SCHEDULER_STATE, self.scheduler.state_dict())
             save_rng_states(tmp)
 
         state = {"elapsed_s": self.elapsed_s, "data_rng": self.data_rng.bit_generator.state,
                  "scheduler": self.cfg.scheduler.name, "time": time.time()}
-        path = write_checkpoint(self.run, self.step, contents, state)
+        path = self.writer.write_checkpoint(self.step, contents, state)
         self.last_checkpoint_step = self.step
-        prune_checkpoints(self.run, self.cfg.run.keep_checkpoints)
+        self.writer.prune_checkpoints(self.cfg.run.keep_checkpoints)
         return path
 
     def load_checkpoint(self, path: Path) -> None:
         """Restore everything `save_checkpoint` wrote: continue exactly where it stopped."""
-        import json
-
         import torch
 
-        from dumpcli.models import load_adapter_weights
+        from dumpcli.policy import load_adapter_weights
 
         state = read_trainer_state(path)
-        load_adapter_weights(self.model, path / "adapter")
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=self.inputs.loaded.device))
-        self.inputs.scheduler.load_state_dict(json.loads((path / "scheduler.json").read_text(encoding="utf-8")))
+        load_adapter_weights(self.model, path / ADAPTER)
+        self.optimizer.load_state_dict(torch.load(path / OPTIMIZER, map_location=self.loaded.device))
+        self.scheduler.load_state_dict(json.loads((path / SCHEDULER_STATE).read_text(encoding="utf-8")))
         load_rng_states(path)
         self.data_rng.bit_generator.state = state["data_rng"]
         self.step, self.elapsed_s, self.last_checkpoint_step = int(state["step"]), float(state["elapsed_s"]), int(state["step"])
@@ -325,7 +324,7 @@ class Trainer:
         except KeyboardInterrupt:
             saved = None
             if self.step > 0:
-                saved = self.run.checkpoints_dir / f"step-{self.step:06d}"
+                saved = self.run.checkpoint_dir(self.step)
                 if self.last_checkpoint_step != self.step:
                     saved = self.save_checkpoint()
             raise TrainingInterrupted(self.step, saved) from None
@@ -336,12 +335,12 @@ class Trainer:
 
     def _snapshot(self) -> dict[str, Any]:
         return {"rng": capture_rng_states(), "data": self.data_rng.bit_generator.state,
-                "scheduler": self.inputs.scheduler.state_dict()}
+                "scheduler": self.scheduler.state_dict()}
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
         restore_rng_states(snapshot["rng"])
         self.data_rng.bit_generator.state = snapshot["data"]
-        self.inputs.scheduler.load_state_dict(snapshot["scheduler"])
+        self.scheduler.load_state_dict(snapshot["scheduler"])
         self.optimizer.zero_grad(set_to_none=True)
 
 
@@ -363,59 +362,3 @@ def _sigint_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
         if received:
             raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _rng_untouched() -> Iterator[None]:
-    """Evaluation must not shift the training's sampling stream (runs with and without eval agree)."""
-    states = capture_rng_states()
-    try:
-        yield
-    finally:
-        restore_rng_states(states)
-
-
-def check_resumable(run: RunDir) -> Path:
-    """The newest complete checkpoint of `run`, or a DumpError saying why it cannot be resumed."""
-    latest = run.latest_checkpoint()
-    if latest is None:
-        raise DumpError(f"{run.path} has no complete checkpoint to resume from; start a new run with another --out")
-    return latest
-
-
-def default_run_dir(cfg: TrainConfig) -> str:
-    return str(Path("runs") / f"{cfg.scheduler.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-
-
-def build_trainer(cfg: TrainConfig, *, resume: bool = False) -> Trainer:
-    """Validate and load everything, then create the run dir, or reopen it at its newest checkpoint.
-
-    `cfg.run.out` none means runs/<scheduler>-<timestamp>. Nothing is written to the run dir
-    unless every check passed and the model loaded.
-    """
-    import dataclasses
-
-    from dumpcli.runs import create_run_dir, truncate_logs
-    from dumpcli.training_setup import load_inputs
-
-    from dumpcli.scheduler import resolve_options
-
-    # config.yaml records every scheduler option, defaults included, so the run can be repeated
-    # even if a later version changes a default.
-    options = resolve_options(cfg.scheduler.name, cfg.scheduler.options)
-    cfg = dataclasses.replace(cfg, scheduler=dataclasses.replace(cfg.scheduler, options=options))
-    if cfg.run.out is None:
-        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, out=default_run_dir(cfg)))
-    out = Path(str(cfg.run.out))
-    run = RunDir(out)
-    checkpoint = check_resumable(run) if resume else None
-    if not resume and out.exists() and any(out.iterdir()):
-        raise DumpError(f"run dir {out} already exists and is not empty; continue it with `dump train --resume {out}` "
-                        "or pick another --out")
-    inputs = load_inputs(cfg)
-    if checkpoint is None:
-        return Trainer(inputs, create_run_dir(out, cfg))
-    trainer = Trainer(inputs, run)
-    trainer.load_checkpoint(checkpoint)
-    truncate_logs(run, trainer.step)
-    return trainer

@@ -1,0 +1,175 @@
+"""The run-dir layout: file names, the format version, what a complete checkpoint is.
+
+    runs/ucb/
+      config.yaml            format_version + the fully resolved TrainConfig
+      dataset.json           the dataset trained on: resolved path, fingerprint, distributions
+      metrics.jsonl          one object per optimizer step
+      eval.jsonl             one object per evaluation
+      samples.jsonl          a few completions per step
+      checkpoints/step-000020/  adapter/, optimizer.pt, scheduler.json, rng.pt, rng_host.json,
+                                trainer_state.json (written last)
+
+This module is the only place that knows these names (docs/formats.md documents them); the
+writer (`dumpcli.rundir.writer`) and the readers (`RunDir` here, `dumpcli.rundir.reader` for
+inspect) go through it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dumpcli.errors import DumpError
+from dumpcli.fsutil import read_jsonl
+
+FORMAT_VERSION = 1  # of the run dir (config.yaml's format_version)
+CHECKPOINT_FORMAT_VERSION = 1  # of trainer_state.json
+
+CONFIG = "config.yaml"
+DATASET = "dataset.json"
+METRICS = "metrics.jsonl"
+EVAL = "eval.jsonl"
+SAMPLES = "samples.jsonl"
+LOGS = (METRICS, EVAL, SAMPLES)
+CHECKPOINTS = "checkpoints"
+
+# Inside checkpoints/step-N/
+ADAPTER = "adapter"
+OPTIMIZER = "optimizer.pt"
+SCHEDULER_STATE = "scheduler.json"
+RNG = "rng.pt"
+RNG_HOST = "rng_host.json"
+TRAINER_STATE = "trainer_state.json"  # written last: its presence makes the checkpoint complete
+
+_STEP_DIR = re.compile(r"step-(\d+)")  # temp dirs of a write in progress start with "." and never match
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:06d}"
+
+
+def checkpoint_step(folder: Path) -> int | None:
+    """The step of a complete checkpoint folder, else None (a temp dir, a half-written one, anything else)."""
+    m = _STEP_DIR.fullmatch(folder.name)
+    return int(m.group(1)) if m and (folder / TRAINER_STATE).is_file() else None
+
+
+def check_format_version(raw: Mapping[str, Any], where: Path) -> None:
+    """A run's config.yaml must carry the version this dump reads (written by `dump train`)."""
+    version = raw.get("format_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise DumpError(f"{where.parent} was written by a newer dump (run format_version {version}, this dump reads "
+                        f"{FORMAT_VERSION}); upgrade dump to read it")
+    if version != FORMAT_VERSION:
+        raise DumpError(f"{where} has format_version {version!r}; expected {FORMAT_VERSION} (see docs/formats.md)")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run dir and whole-file reads of it (the incremental reader is `RunReader`)."""
+
+    path: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def dataset_path(self) -> Path:
+        return self.path / DATASET
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS
+
+    @property
+    def eval_path(self) -> Path:
+        return self.path / EVAL
+
+    @property
+    def samples_path(self) -> Path:
+        return self.path / SAMPLES
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    def checkpoint_dir(self, step: int) -> Path:
+        return self.checkpoints_dir / checkpoint_name(step)
+
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    def has_content(self) -> bool:
+        """True when the folder exists and holds anything: a new run must not write into it."""
+        return self.path.is_dir() and any(self.path.iterdir())
+
+    def read_raw_config(self) -> dict[str, Any]:
+        """config.yaml as a mapping, its format version checked; DumpError when this is not a run dir."""
+        if not self.config_path.is_file():
+            raise DumpError(f"{self.path} is not a run dir (no {CONFIG}); pass the folder `dump train` wrote")
+        try:
+            raw = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise DumpError(f"{self.config_path} is not valid YAML ({type(e).__name__}); was it edited by hand?") from None
+        if not isinstance(raw, dict):
+            raise DumpError(f"{self.config_path} is not a run config (expected a mapping with format_version: {FORMAT_VERSION})")
+        check_format_version(raw, self.config_path)
+        return raw
+
+    def read_config(self) -> Any:
+        """The run's resolved `TrainConfig`."""
+        from dumpcli.config import config_from_dict
+
+        return config_from_dict(self.read_raw_config(), where=str(self.config_path))
+
+    def read_dataset(self) -> dict[str, Any] | None:
+        """dataset.json (what the run trained on), or None for a run written before it existed."""
+        try:
+            record = json.loads(self.dataset_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            raise DumpError(f"{self.dataset_path} is unreadable ({e}); was it edited by hand?") from None
+        return record if isinstance(record, dict) else None
+
+    def difficulties(self) -> dict[str, float]:
+        """Difficulty per distribution, from the run's own dataset.json: the dataset may be gone."""
+        record = self.read_dataset() or {}
+        return {
+            str(d["name"]): float(d["difficulty"])
+            for d in record.get("distributions") or []
+            if isinstance(d, dict) and "name" in d and isinstance(d.get("difficulty"), (int, float))
+        }
+
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """Complete checkpoints, oldest first."""
+        try:
+            children = list(self.checkpoints_dir.iterdir())
+        except OSError:  # none yet, or the folder changed under us
+            return []
+        return sorted((step, child) for child in children if (step := checkpoint_step(child)) is not None)
+
+    def latest_checkpoint(self) -> Path | None:
+        found = self.checkpoints()
+        return found[-1][1] if found else None
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.metrics_path)
+
+    def read_evals(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.eval_path)
+
+    @classmethod
+    def of_checkpoint(cls, folder: Path) -> RunDir | None:
+        """The run dir a checkpoint folder (checkpoints/step-N or its adapter/) belongs to, if any."""
+        for candidate in (folder.parent.parent, folder.parent.parent.parent):
+            if (candidate / CONFIG).is_file() and folder.is_relative_to(candidate / CHECKPOINTS):
+                return cls(candidate)
+        return None

@@ -1,0 +1,60 @@
+"""One step's batch: the contract between draw, rollout, reward, advantage, update, scheduler and logs.
+
+B prompt slots, G completions each, N = B x G completions. Completions are grouped per prompt:
+completions `i*G .. i*G+G-1` are prompt slot i's group. This is the only place that layout is
+spelled out; everything else asks the batch (`slot_of`, `distribution_of`, `group_start`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dumpcli.rewards import RewardResult
+
+if TYPE_CHECKING:
+    import torch
+
+    from dumpcli.policy import Rollout
+
+
+@dataclass
+class StepBatch:
+    slots: np.ndarray  # int64 [B]: distribution index of each prompt slot (the scheduler's draw)
+    rows: list[dict[str, Any]]  # [B]: the dataset row of each prompt slot
+    num_generations: int  # G
+    probabilities: np.ndarray  # float64 [K]: the scheduler's probabilities the slots were drawn from
+    rollout: Rollout | None = None  # N completions, grouped per prompt
+    results: list[RewardResult] | None = None  # [N]
+    rewards: torch.Tensor | None = None  # float32 [N]
+    advantages: torch.Tensor | None = None  # float32 [N]: what the loss uses
+    learnability: torch.Tensor | None = None  # float32 [N]: std-normalised advantages, for the scheduler
+    group_std: torch.Tensor | None = None  # float32 [B]
+
+    @property
+    def num_prompts(self) -> int:
+        return len(self.slots)
+
+    @property
+    def num_completions(self) -> int:
+        return self.num_prompts * self.num_generations
+
+    @property
+    def slot_of(self) -> np.ndarray:
+        """int64 [N]: the prompt slot of each completion."""
+        return np.repeat(np.arange(self.num_prompts), self.num_generations)
+
+    @property
+    def distribution_of(self) -> np.ndarray:
+        """int64 [N]: the distribution index of each completion."""
+        return self.slots[self.slot_of]
+
+    def group_start(self, slot: int) -> int:
+        """Index of prompt slot `slot`'s first completion."""
+        return slot * self.num_generations
+
+    def completion_rows(self) -> list[dict[str, Any]]:
+        """[N]: the dataset row each completion answers."""
+        return [self.rows[i] for i in self.slot_of]

@@ -1,0 +1,172 @@
+"""Everything a training run needs, checked in order before the run dir is touched, then the trainer.
+
+config values -> run dir free (or resumable) -> dataset dir (prepared from a recipe into the cache
+when no path is given) -> distribution subset -> rewards -> scheduler -> model -> run dir.
+Any problem is a DumpError raised before `dump train` creates or changes a run dir.
+
+    trainer = build_trainer(cfg)              # a new run
+    trainer = build_trainer(cfg, resume=True) # cfg.run.out's newest checkpoint
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dumpcli.config import DataConfig, RunConfig, TrainConfig, resolve_scheduler, validate_config
+from dumpcli.errors import DumpError
+from dumpcli.fsutil import cache_root
+from dumpcli.rewards import RewardFn, get_reward
+from dumpcli.rundir import RunDir, RunWriter, refuse_existing
+from dumpcli.scheduler import Distribution, Scheduler, build_scheduler
+
+
+@dataclass
+class TrainingData:
+    """The distributions trained on, in dataset order, with their rows and rewards."""
+
+    record: dict[str, Any]  # what the run dir keeps: resolved path, fingerprint, distributions
+    names: list[str]
+    train_rows: list[list[dict[str, Any]]]  # per distribution
+    test_rows: list[list[dict[str, Any]]]  # per distribution, at most data.eval_rows each
+    rewards: list[RewardFn]  # per distribution
+    distributions: list[Distribution]  # what the scheduler knows of each
+
+    @property
+    def path(self) -> Path:
+        return Path(self.record["path"])
+
+
+@contextlib.contextmanager
+def hf_progress_bars_off() -> Iterator[None]:
+    """transformers draws tqdm bars when loading and saving weights; ours is the only progress display."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
+def recipe_cache_dir(recipe: str) -> Path:
+    """$DUMP_CACHE/data/<name>-<hash of the recipe text>: editing a recipe (built-in or file) re-prepares it."""
+    from dumpcli.data.recipe import recipe_source
+
+    name, text = recipe_source(recipe)
+    return cache_root() / "data" / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def resolve_dataset(data: DataConfig) -> Any:
+    """The dataset dir to train on: `data.path`, or `data.recipe` prepared into the cache once."""
+    from dumpcli.data.dataset import load_dataset_dir
+
+    if data.path is not None:
+        path = Path(data.path)
+        if not path.exists():
+            raise DumpError(f"dataset dir {path} does not exist; create it with `dump prepare ... --out {path}`")
+        return load_dataset_dir(path)
+    cached = recipe_cache_dir(data.recipe)
+    if (cached / "dataset.yaml").exists():
+        with contextlib.suppress(DumpError):  # written by another dump version: prepare it again below
+            return load_dataset_dir(cached)
+    from rich.console import Console
+
+    from dumpcli.data.recipe import prepare_recipe
+
+    with Console(stderr=True).status(f"Preparing recipe {data.recipe} into {cached} (once)"):
+        return prepare_recipe(data.recipe, cached, overwrite=cached.exists())
+
+
+def select_distributions(data: DataConfig, dataset: Any) -> list[Any]:
+    infos = list(dataset.distributions)
+    wanted = data.distributions
+    if wanted is None:
+        return infos
+    known = {d.name for d in infos}
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise DumpError(f"data.distributions names {unknown[0]!r}, which {dataset.path} lacks; it has: {', '.join(sorted(known))}")
+    if not wanted:
+        raise DumpError("data.distributions is empty; leave it unset to train on every distribution")
+    return [d for d in infos if d.name in wanted]
+
+
+def load_training_data(data: DataConfig) -> TrainingData:
+    dataset = resolve_dataset(data)
+    infos = select_distributions(data, dataset)
+    names = [d.name for d in infos]
+    train_all, test_all = dataset.rows("train"), dataset.rows("test")
+    train_rows = [[r for r in train_all if r["distribution"] == n] for n in names]
+    empty = [n for n, rows in zip(names, train_rows) if not rows]
+    if empty:
+        raise DumpError(f"distribution {empty[0]!r} has no train rows in {dataset.path}; drop it with data.distributions")
+    test_rows = [[r for r in test_all if r["distribution"] == n][: data.eval_rows] for n in names]
+    rewards = [get_reward(d.reward) for d in infos]
+    distributions = [Distribution(d.name, len(rows), float(d.difficulty)) for d, rows in zip(infos, train_rows)]
+    return TrainingData(dataset.record(names), names, train_rows, test_rows, rewards, distributions)
+
+
+def seed_everything(run: RunConfig) -> None:
+    """Seed python/numpy/torch and apply the thread and determinism settings."""
+    import torch
+
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    if run.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    random.seed(run.seed)
+    np.random.seed(run.seed % 2**32)
+    torch.manual_seed(run.seed)
+
+
+def default_run_dir(scheduler: str) -> str:
+    return str(Path("runs") / f"{scheduler}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def build_trainer(cfg: TrainConfig, *, resume: bool = False) -> Any:
+    """Validate and load everything, then create the run dir, or reopen it at its newest checkpoint.
+
+    `cfg` comes resolved from `dumpcli.config` (scheduler options typed); `cfg.run.out` none means
+    runs/<scheduler>-<timestamp>. Nothing is written to the run dir unless every check passed
+    and the model loaded.
+    """
+    from dumpcli.policy import load_policy
+    from dumpcli.train.loop import Trainer
+
+    validate_config(cfg)
+    cfg = resolve_scheduler(cfg)  # config.yaml records every option, typed, defaults included
+    if cfg.run.out is None:
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, out=default_run_dir(cfg.scheduler.name)))
+    run = RunDir(Path(str(cfg.run.out)))
+    checkpoint = None
+    if resume:
+        checkpoint = run.latest_checkpoint()
+        if checkpoint is None:
+            raise DumpError(f"{run.path} has no complete checkpoint to resume from; start a new run with another --out")
+    else:
+        refuse_existing(run)
+    data = load_training_data(cfg.data)
+    scheduler: Scheduler = build_scheduler(cfg.scheduler.name, data.distributions, cfg.run.seed, cfg.scheduler.options)
+    seed_everything(cfg.run)
+    with hf_progress_bars_off():
+        loaded = load_policy(cfg.model, cfg.run.seed)
+    if checkpoint is None:
+        return Trainer(cfg, data, scheduler, loaded, RunWriter.create(run.path, cfg, data.record))
+    trainer = Trainer(cfg, data, scheduler, loaded, RunWriter(run))
+    trainer.load_checkpoint(checkpoint)
+    RunWriter.reopen(run, trainer.step)
+    return trainer
