@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
 import string
@@ -10,7 +11,7 @@ import pytest
 
 from dumpcli.rewards import get_reward
 from dumpcli.rewards.arith import arith_reward
-from dumpcli.rewards.kk import kk_reward
+from dumpcli.rewards.kk import complete_ground_truth, kk_reward, parse_answer
 from dumpcli.rewards.ladder import ladder_reward
 
 TRUTH = "(1) Emma is a knight\n(2) Liam is a knave\n(3) Zoey is a knave"
@@ -55,6 +56,40 @@ def test_kk_reward_parts_and_correct_flag() -> None:
 def test_kk_reward_accepts_the_ground_truth_with_any_order_of_lines() -> None:
     shuffled = "(3) Zoey is a knave\n(1) Emma is a knight\n(2) Liam is a knave"
     assert kk_reward(think(shuffled), TRUTH).reward == 3.0
+
+
+@pytest.mark.parametrize(
+    ("answer_text", "truth"),
+    [
+        ("", ""),  # no people: an empty answer must not match an empty truth
+        ("Nobody here.", ""),
+        ("(1) Emma is a knight", "The solution is lost."),
+        ("(1) Emma is a knight", "(1) Emma is a knight\n(2) ???"),  # Logic-RL skips line 2: +2 there
+        ("(1) Emma is a knight", "(1) Emma is a knight\n(2) Emma is a knave"),  # a name twice
+        ("(1) Emma is a knight", json.dumps({"statements": "(1) Emma is a knight"})),  # JSON, no solution_text_format
+        ("(1) Emma is a knight", json.dumps({"solution_text_format": TRUTH})[:-2]),  # broken JSON: its one line names Emma only
+        ("(1) Emma is a knight", TRUTH.replace("\n", "\\n")),  # escaped newlines: one line, three people
+    ],
+)
+def test_kk_reward_never_gives_plus_2_without_every_person_of_the_ground_truth(answer_text: str, truth: str) -> None:
+    result = kk_reward(think(answer_text), truth)
+    assert not result.correct and result.parts["answer"] == -2.0
+
+
+def test_kk_parse_answer_needs_people_and_the_ground_truth_needs_all_of_them() -> None:
+    assert parse_answer("", []) is None and parse_answer("Emma is a knight", []) is None
+    assert complete_ground_truth(TRUTH) == {"Emma": "knight", "Liam": "knave", "Zoey": "knave"}
+    assert complete_ground_truth("(1) Emma is a knight\n\n(2) Liam is a knave\n") == {"Emma": "knight", "Liam": "knave"}
+    assert complete_ground_truth("(1) Emma is a knight\n(2) Liam") is None
+    assert complete_ground_truth("(1) Emma is a knight, so Liam is a knave") is None  # one line, two people
+
+
+def test_kk_reward_decodes_a_json_ground_truth_like_dump() -> None:
+    """DUMP stores json.dumps({solution_text_format, statements}); read as text it names only Emma."""
+    raw = json.dumps({"solution_text_format": TRUTH, "statements": "(('lying', 1),)"})
+    assert kk_reward(think(TRUTH), raw).reward == 3.0
+    assert kk_reward(think("(1) Emma is a knight"), raw).parts["answer"] == -2.0
+    assert kk_reward(think(TRUTH.replace("Zoey is a knave", "Zoey is a knight")), raw).parts["answer"] == -1.5
 
 
 @pytest.mark.parametrize(

@@ -168,6 +168,10 @@ def import_command(
     distribution_column: str | None = typer.Option(None, "--distribution-column", help="Column naming the distribution [default: data_source, else distribution]."),
     split: str = typer.Option("auto", "--split", help="auto (from each file name), train or test: the split for every file."),
     test_fraction: float = typer.Option(0.0, "--test-fraction", help="With no test file, hold out this share of each distribution."),
+    prefill: str | None = typer.Option(
+        None, "--prefill",
+        help="Prefill of rows without a `prefill` column, e.g. '<think>' or ''. Default: none for verl rows (a prompt's trailing <think> moves here); <think> for plain K&K rows.",
+    ),  # fmt: skip
     seed: int = SEED,
     out: Path = OUT,
     overwrite: bool = OVERWRITE,
@@ -175,7 +179,10 @@ def import_command(
 ) -> None:
     """Import verl / Logic-RL / DUMP Parquet (prompt, data_source, reward_model.ground_truth) or plain JSONL.
 
-    Plain JSONL rows have `prompt` (string or chat messages), `answer` and `distribution`.
+    Plain JSONL rows have `prompt` (string or chat messages), `answer`, `distribution` and
+    optionally `prefill`. K&K ground truths are decoded to "(1) NAME is a knight/knave" lines
+    (JSON string or struct with `solution_text_format`, or that text); one that does not name every
+    person is an error. See docs/formats.md.
 
     Example: dump prepare import kk/train.parquet kk/test.parquet --out data/kk-imported
     """
@@ -184,7 +191,7 @@ def import_command(
 
     if split not in ("auto", "train", "test"):
         raise DumpError(f"--split must be auto, train or test (got {split!r})")
-    spec = imports.ImportSpec(tuple(files), reward, distribution_column, split, test_fraction, seed)
+    spec = imports.ImportSpec(tuple(files), reward, distribution_column, split, test_fraction, seed, prefill)
     _run(out, overwrite, as_json, lambda report: imports.build(spec, report))
 
 

@@ -4,10 +4,20 @@
     dump prepare import mine.jsonl --reward arith --distribution-column level --out data/mine
 
 verl format: `prompt` (chat messages), `data_source` (becomes the distribution),
-`reward_model.ground_truth` (a string, or Logic-RL's dict whose `solution_text_format` is kept),
-`extra_info`. Plain format: `prompt` (messages or a string), `answer`, `distribution`.
+`reward_model.ground_truth`, `extra_info`. Plain format: `prompt` (messages or a string),
+`answer`, `distribution`, optionally `prefill`.
 A distribution whose name contains "kk" is scored by the K&K reward, as in Logic-RL and DUMP;
 every other one by `--reward`. A file whose name contains "test" or "val" fills the test split.
+
+A K&K ground truth is stored as its solution text "(1) Emma is a knight\\n(2) ...", decoded from
+any of the real shapes: DUMP's JSON string and Logic-RL's struct (both hold the text in
+`solution_text_format`) or the plain text. One from which not every person can be read is refused
+here (a JSON string kept as text let a one-person answer score +3 and a gold one -1).
+
+Prefill: a row's own `prefill` column, else `--prefill`, else by format. verl rows (with
+`reward_model`) get none: DUMP's prompts carry none and the model writes <think> itself; only a
+verl prompt that ends with "<think>" (some Logic-RL templates) has that tag moved to the prefill.
+Plain rows get "<think>" when scored by `kk` (as `dump prepare kk` rows), none otherwise.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from dumpcli.data.common import ProgressFn, SourceOutput, no_progress, rng_for
 from dumpcli.data.dataset import DistributionInfo, make_row
 from dumpcli.errors import DumpError
 from dumpcli.rewards import available_rewards
+from dumpcli.rewards import kk as kk_reward
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,11 @@ class ImportSpec:
     split: str = "auto"  # auto (from the file name) | train | test
     test_fraction: float = 0.0  # hold out this share of train rows per distribution when no test file
     seed: int = 42
+    prefill: str | None = None  # for rows without a `prefill` column; None: the format's default
+
+
+THINK = "<think>"
+KK_FIX = 'give it as the text "(1) Emma is a knight\\n(2) Liam is a knave", alone or as `solution_text_format` of a JSON object'
 
 
 def sha256(path: Path) -> str:
@@ -85,32 +101,83 @@ def _messages(value: Any, where: str) -> list[dict[str, str]]:
     raise DumpError(f"{where}: `prompt` must be a string or a list of {{role, content}} messages")
 
 
-def _answer(row: dict[str, Any], where: str) -> str:
+def _raw_truth(row: dict[str, Any], where: str) -> Any:
     if isinstance(row.get("reward_model"), dict) and "ground_truth" in row["reward_model"]:
-        truth = row["reward_model"]["ground_truth"]
-    elif "answer" in row:
-        truth = row["answer"]
+        return row["reward_model"]["ground_truth"]
+    if "answer" in row:
+        return row["answer"]
+    raise DumpError(f"{where}: missing required column `reward_model.ground_truth` (verl) or `answer` (plain)")
+
+
+def _kk_fields(truth: Any, where: str) -> dict[str, Any]:
+    """The ground truth as an object: Logic-RL's struct, DUMP's JSON string, or plain text."""
+    if isinstance(truth, dict):
+        fields = truth
+    elif isinstance(truth, str) and truth.lstrip().startswith("{"):
+        try:
+            fields = json.loads(truth)
+        except json.JSONDecodeError as e:
+            raise DumpError(f"{where}: the K&K ground truth is broken JSON ({e.msg} at character {e.pos}); {KK_FIX}") from e
+    elif isinstance(truth, str):
+        return {"solution_text_format": truth}
     else:
-        raise DumpError(f"{where}: missing required column `reward_model.ground_truth` (verl) or `answer` (plain)")
+        what = "missing (null)" if truth is None else f"a {type(truth).__name__}, not text or an object"
+        raise DumpError(f"{where}: the K&K ground truth is {what}; {KK_FIX}")
+    if not isinstance(fields.get("solution_text_format"), str):
+        raise DumpError(f"{where}: the K&K ground truth has no text `solution_text_format` (keys: {sorted(map(str, fields))}); {KK_FIX}")
+    return fields
+
+
+def _check_kk(fields: dict[str, Any], where: str) -> None:
+    """Refuse a ground truth the reward could not hold an answer to, person by person."""
+    text = fields["solution_text_format"]
+    truth = kk_reward.complete_ground_truth(text)
+    if truth is None or kk_reward.parse_answer(text, list(truth)) != truth:
+        raise DumpError(f"{where}: not every person can be read from the K&K ground truth {text[:80]!r}: each line must name one person not named before, as \"NAME is a knight\" or \"NAME is a knave\" with NAME in ASCII letters; {KK_FIX}")
+    names, solution = fields.get("names"), fields.get("solution")
+    if isinstance(names, list) and [str(n) for n in names] != list(truth):
+        raise DumpError(f"{where}: the K&K ground truth names {list(truth)} but its `names` are {names}; fix the row so they agree")
+    if isinstance(names, list) and isinstance(solution, list) and all(isinstance(v, bool) for v in solution):
+        roles = ["knight" if knight else "knave" for knight in solution]
+        if roles != list(truth.values()):
+            raise DumpError(f"{where}: the K&K ground truth's roles {list(truth.values())} disagree with its `solution` {solution}; fix the row")
+
+
+def _answer(row: dict[str, Any], where: str, kk: bool) -> str:
+    truth = _raw_truth(row, where)
+    if kk:
+        fields = _kk_fields(truth, where)
+        _check_kk(fields, where)
+        return str(fields["solution_text_format"])
     if isinstance(truth, dict):
         return str(truth["solution_text_format"]) if "solution_text_format" in truth else json.dumps(truth, sort_keys=True)
     return truth if isinstance(truth, str) else json.dumps(truth)
 
 
-def _convert(row: dict[str, Any], where: str, column: str) -> tuple[str, list[dict[str, str]], str, str]:
+def _prefill(row: dict[str, Any], prompt: list[dict[str, str]], kk: bool, spec: ImportSpec) -> str:
+    """The row's own `prefill`, else --prefill, else the default of the row's format."""
+    if row.get("prefill") is not None:
+        return str(row["prefill"])
+    if spec.prefill is not None:
+        return spec.prefill
+    if isinstance(row.get("reward_model"), dict):  # verl: the model writes <think> unless the prompt did
+        return THINK if prompt[-1]["content"].rstrip().endswith(THINK) else ""
+    return THINK if kk else ""
+
+
+def _convert(row: dict[str, Any], where: str, column: str, spec: ImportSpec) -> tuple[str, list[dict[str, str]], str, str]:
     """(distribution, prompt, prefill, answer) of one input row."""
     for needed in ("prompt", column):
         if row.get(needed) is None:
             raise DumpError(f"{where}: missing required column `{needed}`; pass --distribution-column if it has another name")
     dist = str(row[column])
     prompt = _messages(row["prompt"], where)
-    prefill = row.get("prefill")
-    if prefill is None:
-        prefill = "<think>" if "kk" in dist.lower() else ""
+    kk = _reward_for(dist, spec) == "kk"
+    prefill = _prefill(row, prompt, kk, spec)
     last = prompt[-1]["content"]
     if prefill and last.rstrip().endswith(prefill):  # verl prompts often end with the prefill itself
         prompt[-1]["content"] = last.rstrip()[: -len(prefill)].rstrip()
-    return dist, prompt, str(prefill), _answer(row, where)
+    return dist, prompt, prefill, _answer(row, where, kk)
 
 
 def _difficulty(name: str, order: int) -> float:
@@ -134,27 +201,38 @@ def _column(records: list[dict[str, Any]], spec: ImportSpec) -> str:
     return "data_source" if "data_source" in first else "distribution"
 
 
-def build(spec: ImportSpec, progress: ProgressFn = no_progress) -> SourceOutput:
-    if not spec.files:
-        raise DumpError("import needs at least one FILE (.parquet or .jsonl)")
-    if not 0.0 <= spec.test_fraction < 1.0:
-        raise DumpError(f"--test-fraction must be in [0, 1) (got {spec.test_fraction})")
-    grouped: dict[str, dict[str, list[tuple[list[dict[str, str]], str, str, dict[str, Any]]]]] = {}
-    files = []
-    for path in spec.files:
-        path = Path(path)
+Item = tuple[list[dict[str, str]], str, str, dict[str, Any]]  # prompt, prefill, answer, meta
+
+
+def _read_all(spec: ImportSpec) -> tuple[dict[str, dict[str, list[Item]]], list[dict[str, Any]], list[tuple[str, int]]]:
+    """Every row of every file, converted and checked: {distribution: {split: items}}, file records, (file, rows)."""
+    grouped: dict[str, dict[str, list[Item]]] = {}
+    files: list[dict[str, Any]] = []
+    sizes: list[tuple[str, int]] = []
+    for path in map(Path, spec.files):
         records = read_records(path)
         if not records:
             raise DumpError(f"{path} has no rows")
         column, split = _column(records, spec), _split_of(path, spec)
         for i, row in enumerate(records):
-            dist, prompt, prefill, answer = _convert(row, f"{path} row {i}", column)
+            dist, prompt, prefill, answer = _convert(row, f"{path} row {i}", column, spec)
             meta = {"file": path.name, "row": i, "extra_info": row.get("extra_info")}
             grouped.setdefault(dist, {"train": [], "test": []})[split].append((prompt, prefill, answer, meta))
-            if (i + 1) % 500 == 0:
-                progress(path.name, i + 1, len(records))
-        progress(path.name, len(records), len(records))
         files.append({"file": str(path), "sha256": sha256(path), "split": split, "column": column})
+        sizes.append((path.name, len(records)))
+    return grouped, files, sizes
+
+
+def build(spec: ImportSpec, progress: ProgressFn = no_progress) -> SourceOutput:
+    if not spec.files:
+        raise DumpError("import needs at least one FILE (.parquet or .jsonl)")
+    if not 0.0 <= spec.test_fraction < 1.0:
+        raise DumpError(f"--test-fraction must be in [0, 1) (got {spec.test_fraction})")
+    if spec.prefill is not None and not isinstance(spec.prefill, str):
+        raise DumpError(f"prefill must be text (got {spec.prefill!r}); quote it, e.g. prefill: \"<think>\"")
+    grouped, files, sizes = _read_all(spec)
+    for name, rows in sizes:  # only once every row passed, so a bad row is never reported under a drawn bar
+        progress(name, rows, rows)
     out = SourceOutput()
     holdout = spec.test_fraction > 0 and not any(g["test"] for g in grouped.values())
     for order, (name, splits) in enumerate(grouped.items(), start=1):
