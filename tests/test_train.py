@@ -221,3 +221,11 @@ def test_scheduler_sees_normalised_advantages_when_the_loss_does_not_scale(ladde
             np.testing.assert_allclose(adv, expected.numpy(), atol=1e-6)
             checked += int(np.abs(rew - rew.mean()).max() > 0)
     assert seen and checked, "no step had a group with unequal rewards to check"
+
+
+def test_resume_with_the_saved_scheduler_option_values_is_accepted(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = _tree(run)
+    # -O values arrive as strings; the saved ones are typed: the same values must compare equal
+    assert main(["train", "--resume", str(run), "-O", "tau=0.1", "-O", "window=300", "--set", "run.progress=false"]) == 0
+    assert "different config" not in capsys.readouterr().err
+    assert _tree(run) == before  # the run had finished: nothing to add

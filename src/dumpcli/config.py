@@ -72,7 +72,7 @@ class ModelConfig:
         if self.lora_target_modules is not None and not self.lora_target_modules:
             raise DumpError("lora_target_modules is empty; leave it unset for the per-architecture default")
         if self.load_in_4bit and not self.lora:
-            raise DumpError("--load-in-4bit needs LoRA (4-bit weights cannot be trained); drop --no-lora")
+            raise DumpError("--load-in-4bit needs LoRA (4-bit weights cannot be trained); keep model.lora=true or drop --load-in-4bit")
 
 
 @dataclass
