@@ -121,6 +121,7 @@ class RunConfig:
     eval_every: int = field(default=0, metadata={"help": "Evaluate on the test split every this many steps; 0 = only after the last step."})
     eval_at_start: bool = field(default=True, metadata={"help": "Also evaluate before the first step, as the baseline."})
     eval_batch_size: int = field(default=64, metadata={"help": "Prompts per greedy generation call during evaluation."})
+    eval_samples: int = field(default=4, metadata={"help": "Also sample this many completions per test row at grpo.temperature: eval.jsonl's sampled_accuracy; 0 = greedy only."})
     save_every: int = field(default=0, metadata={"help": "Checkpoint every this many steps; 0 = only at the end (and on Ctrl-C)."})
     keep_checkpoints: int = field(default=2, metadata={"help": "Keep the newest this many checkpoints; 0 = keep all."})
     samples_per_step: int = field(default=2, metadata={"help": "Completions written to samples.jsonl per step (bounded log)."})
@@ -359,7 +360,7 @@ def validate_config(cfg: TrainConfig) -> None:
         if value < 1:
             raise DumpError(f"{name} must be at least 1, got {value}")
     non_negative = {"run.eval_every": r.eval_every, "run.save_every": r.save_every, "run.keep_checkpoints": r.keep_checkpoints,
-                    "run.samples_per_step": r.samples_per_step, "run.threads": r.threads, "grpo.warmup_steps": g.warmup_steps,
+                    "run.samples_per_step": r.samples_per_step, "run.threads": r.threads, "run.eval_samples": r.eval_samples, "grpo.warmup_steps": g.warmup_steps,
                     "grpo.beta": g.beta, "grpo.epsilon": g.epsilon, "grpo.max_grad_norm": g.max_grad_norm,
                     "grpo.weight_decay": g.weight_decay}
     for name, value in non_negative.items():

@@ -32,7 +32,7 @@ from dumpcli.rundir import RunWriter, read_trainer_state
 from dumpcli.rundir.layout import ADAPTER, OPTIMIZER, SCHEDULER_STATE
 from dumpcli.scheduler import Scheduler
 from dumpcli.train.batch import StepBatch
-from dumpcli.train.evaluate import EvalSet, evaluate
+from dumpcli.train.evaluate import EvalSet, Sampling, evaluate
 from dumpcli.train.grpo import BatchSize, group_advantages, grpo_loss
 from dumpcli.train.rng import capture_rng_states, load_rng_states, restore_rng_states, rng_untouched, save_rng_states
 from dumpcli.train.setup import TrainingData, hf_progress_bars_off
@@ -254,7 +254,9 @@ class Trainer:
         sets = [EvalSet(name, rows, self.data.rewards[j]) for j, (name, rows) in
                 enumerate(zip(self.names, self.data.test_rows)) if rows]
         with torch.no_grad(), rng_untouched():
-            result = evaluate(self.loaded, sets, self.cfg.grpo.max_new_tokens, self.cfg.run.eval_batch_size)
+            sampling = Sampling(self.cfg.run.eval_samples, self.cfg.grpo.temperature, self.cfg.grpo.top_p)
+            result = evaluate(self.loaded, sets, self.cfg.grpo.max_new_tokens, self.cfg.run.eval_batch_size,
+                              sampling=sampling)
         row = {"step": self.step, "time": time.time(), **result}
         self.writer.append_eval(row)
         for callback in self.on_eval:
