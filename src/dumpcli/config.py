@@ -105,6 +105,8 @@ class GRPOConfig:
     scale_rewards: bool = field(default=True, metadata={"help": "Divide group advantages by the group's std (false = Dr. GRPO's unscaled r - mean)."})
     advantage_eps: float = field(default=1e-4, metadata={"help": "Added to the group std before dividing."})
     num_iterations: int = field(default=1, metadata={"help": "PPO updates per batch; 1 = on-policy (old log-probs = current ones, ratio 1)."})
+    filter_zero_std_groups: bool = field(default=False, metadata={"help": "DAPO's dynamic sampling: replace groups whose rewards are all equal (no signal) by newly drawn ones before the update."})
+    max_generation_rounds: int = field(default=4, metadata={"help": "With filter_zero_std_groups: at most this many generation rounds per step; still short, the batch is topped up with groups without signal."})
     micro_batch_size: int | None = field(default=None, metadata={"help": "Completions per forward/backward (gradient accumulation); must divide batch_size x num_generations; none = all at once."})
 
 
@@ -354,7 +356,8 @@ def validate_config(cfg: TrainConfig) -> None:
     """Check values and combinations before anything is loaded or written."""
     g, r = cfg.grpo, cfg.run
     positive = {"grpo.steps": g.steps, "grpo.batch_size": g.batch_size, "grpo.max_new_tokens": g.max_new_tokens,
-                "grpo.num_iterations": g.num_iterations, "data.eval_rows": cfg.data.eval_rows,
+                "grpo.num_iterations": g.num_iterations, "grpo.max_generation_rounds": g.max_generation_rounds,
+                "data.eval_rows": cfg.data.eval_rows,
                 "run.eval_batch_size": r.eval_batch_size}
     for name, value in positive.items():
         if value < 1:
