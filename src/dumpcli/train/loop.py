@@ -117,9 +117,12 @@ class Trainer:
         # Generate: G completions per prompt, grouped per prompt
         texts = render_prompts(self.loaded.tokenizer, [r["prompt"] for r in batch.rows], [r["prefill"] for r in batch.rows])
         self.model.eval()
+        generation_started = time.perf_counter()
         with torch.no_grad():
             batch.rollout = generate(self.loaded, texts, g.num_generations, g.max_new_tokens,
                                      temperature=g.temperature, top_p=g.top_p)
+        # generate() ends by decoding on the host, which waits for the GPU: this wall time is the rollout's.
+        generation_time = time.perf_counter() - generation_started
         # Reward: each distribution's own reward function scores prefill + completion
         rewards = [self.data.rewards[int(j)] for j in batch.distribution_of]  # [N]
         batch.results = [reward(row["prefill"] + text, row["answer"]) for reward, row, text
@@ -141,7 +144,7 @@ class Trainer:
                                   batch.rewards.numpy().astype(np.float64))
             step_time = time.perf_counter() - started
             self.step, self.elapsed_s = step, self.elapsed_s + step_time
-            metrics = self._metrics_row(batch, update, lr, step_time)
+            metrics = self._metrics_row(batch, update, lr, step_time, generation_time)
             self.writer.append_metrics(metrics)
             self._log_samples(batch)
         for callback in self.on_step:
@@ -200,7 +203,8 @@ class Trainer:
 
     # ------------------------------------------------------------ logging
 
-    def _metrics_row(self, batch: StepBatch, update: dict[str, float], lr: float, step_time: float) -> dict[str, Any]:
+    def _metrics_row(self, batch: StepBatch, update: dict[str, float], lr: float, step_time: float,
+                     generation_time: float) -> dict[str, Any]:
         import torch
 
         g, rollout = self.cfg.grpo, batch.rollout
@@ -220,6 +224,7 @@ class Trainer:
             "completions/mean_length": float(lengths.mean()),
             "completions/clipped_ratio": float((~ended).float().mean()),
             "tokens_per_second": float(lengths.sum()) / step_time, "step_time_s": round(step_time, 4),
+            "generation_time_s": round(generation_time, 4),
         }
         for part in sorted({p for r in batch.results for p in r.parts}):
             row[f"rewards/{part}"] = float(np.mean([r.parts.get(part, 0.0) for r in batch.results]))
