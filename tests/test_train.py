@@ -15,11 +15,11 @@ import yaml
 from dumpcli.cli import main
 from dumpcli.fsutil import read_jsonl
 
-TIMING_KEYS = {"time", "elapsed_s", "step_time_s", "tokens_per_second"}
+TIMING_KEYS = {"time", "elapsed_s", "step_time_s", "generation_time_s", "tokens_per_second"}
 METRIC_KEYS = {
     "step", "time", "elapsed_s", "loss", "reward", "reward_std", "frac_reward_zero_std", "kl", "clip_ratio",
     "grad_norm", "learning_rate", "completions/mean_length", "completions/clipped_ratio", "tokens_per_second",
-    "step_time_s", "scheduler", "distributions",
+    "step_time_s", "generation_time_s", "scheduler", "distributions",
 }
 
 

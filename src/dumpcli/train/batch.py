@@ -32,6 +32,7 @@ class StepBatch:
     advantages: torch.Tensor | None = None  # float32 [N]: what the loss uses
     learnability: torch.Tensor | None = None  # float32 [N]: std-normalised advantages, for the scheduler
     group_std: torch.Tensor | None = None  # float32 [B]
+    generation_time_s: float = 0.0  # seconds spent sampling the rollout(s)
 
     @property
     def num_prompts(self) -> int:
@@ -75,6 +76,7 @@ class StepBatch:
             self.slots[groups], [self.rows[i] for i in groups], self.num_generations, self.probabilities,
             select_rollout(self.rollout, rows), [self.results[i] for i in rows.tolist()], self.rewards[rows],
             self.advantages[rows], self.learnability[rows], self.group_std[torch.from_numpy(groups)],
+            self.generation_time_s,
         )
 
     @staticmethod
@@ -90,5 +92,5 @@ class StepBatch:
             first.probabilities, concat_rollouts([b.rollout for b in batches], pad_id),
             [r for b in batches for r in b.results], torch.cat([b.rewards for b in batches]),
             torch.cat([b.advantages for b in batches]), torch.cat([b.learnability for b in batches]),
-            torch.cat([b.group_std for b in batches]),
+            torch.cat([b.group_std for b in batches]), sum(b.generation_time_s for b in batches),
         )

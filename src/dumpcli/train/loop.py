@@ -143,9 +143,11 @@ class Trainer:
         # Generate: G completions per prompt, grouped per prompt
         texts = render_prompts(self.loaded.tokenizer, [r["prompt"] for r in batch.rows], [r["prefill"] for r in batch.rows])
         self.model.eval()
+        generation_started = time.perf_counter()
         with torch.no_grad():
             batch.rollout = generate(self.loaded, texts, g.num_generations, g.max_new_tokens,
                                      temperature=g.temperature, top_p=g.top_p)
+        batch.generation_time_s = time.perf_counter() - generation_started
         # Reward: each distribution's own reward function scores prefill + completion
         rewards = [self.data.rewards[int(j)] for j in batch.distribution_of]  # [N]
         batch.results = [reward(row["prefill"] + text, row["answer"]) for reward, row, text
@@ -256,6 +258,7 @@ class Trainer:
             "completions/mean_length": float(lengths.mean()),
             "completions/clipped_ratio": float((~ended).float().mean()),
             "tokens_per_second": float(lengths.sum()) / step_time, "step_time_s": round(step_time, 4),
+            "generation_time_s": round(batch.generation_time_s, 4),
         }
         if g.filter_zero_std_groups:
             row["dynamic_sampling/rounds"] = rounds
