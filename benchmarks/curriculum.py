@@ -40,13 +40,14 @@ from typing import Any
 import yaml
 
 from dumpcli.errors import DumpError
-from dumpcli.fsutil import atomic_write_json, atomic_write_text, read_jsonl
+from dumpcli.fsutil import atomic_write_json, atomic_write_text
 from dumpcli.output import human_console, print_json
+from dumpcli.rundir import RunDir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module, also when imported by path
 from curriculum_report import (  # noqa: E402
     METRICS, REPO, RunSummary, aggregate, diagnostics, hardest_distributions, markdown_diagnostics, markdown_table,
-    print_table, provenance, run_name, summarize_run, write_plot,
+    print_table, provenance, run_name, summarize_run, write_heatmaps, write_plot,
 )
 
 
@@ -57,7 +58,9 @@ class BenchConfig:
     recipe: str
     """`dump prepare` recipe name (e.g. `ladder`) or recipe file."""
     target_reward: float
-    """Mean eval reward (over all distributions) whose first crossing is 'steps to target'."""
+    """Mean eval `measure` (over all distributions) whose first crossing is 'steps to target'."""
+    measure: str = "reward"
+    """What the table compares: the eval `reward` or exact-answer `accuracy` (greedy), per distribution, averaged."""
     train_config: str | None = None
     """Base `dump train` config (YAML); the harness sets data, scheduler, seed, steps and out."""
     train: dict[str, Any] = field(default_factory=dict)
@@ -69,6 +72,11 @@ class BenchConfig:
     """Training subprocesses at once; each runs on one thread."""
     scheduler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Options per scheduler (e.g. {sequential: {steps: 25}}); unlisted ones run with their defaults."""
+    arms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Named arms beyond plain schedulers: {name: {scheduler: ucb, options: {...}, train: {grpo: {...}}}};
+    an entry of `schedulers` that names an arm runs it."""
+    warm_start: dict[str, Any] | None = None
+    """Warm-start tiny-random on these levels first (benchmarks/warm_start.py: levels, steps, ...) and train that."""
     description: str = ""
 
 
@@ -97,6 +105,8 @@ def load_bench_config(path: Path, overrides: Mapping[str, Any]) -> BenchConfig:
         raise DumpError(f"{path}: train_config {cfg.train_config} does not exist")
     if "uniform" not in cfg.schedulers:
         raise DumpError("the benchmark reports ratios to uniform: add uniform to --schedulers")
+    if cfg.measure not in ("reward", "accuracy"):
+        raise DumpError(f"{path}: measure must be reward or accuracy, got {cfg.measure!r}")
     if cfg.steps < 1 or cfg.jobs < 1 or not cfg.seeds:
         raise DumpError("steps and jobs must be >= 1 and seeds non-empty")
     return cfg
@@ -112,12 +122,18 @@ def deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
-def run_train_config(cfg: BenchConfig, data_dir: Path, run_dir: Path, scheduler: str, seed: int) -> dict[str, Any]:
+def run_train_config(cfg: BenchConfig, data_dir: Path, run_dir: Path, arm: str, seed: int,
+                     model: str | None = None) -> dict[str, Any]:
     """The `dump train` config of one run: the base config with the benchmark's settings on top."""
     base = (yaml.safe_load(Path(cfg.train_config).read_text()) or {}) if cfg.train_config else {}
     base = deep_merge(base, cfg.train)
+    spec = cfg.arms.get(arm, {})
+    scheduler = spec.get("scheduler", arm)
+    base = deep_merge(base, spec.get("train", {}))
+    if model is not None:
+        base = deep_merge(base, {"model": {"name": model}})
     # Only the benchmark's own options: the base config's belong to whatever scheduler it names.
-    options = cfg.scheduler_options.get(scheduler, {})
+    options = {**cfg.scheduler_options.get(scheduler, {}), **spec.get("options", {})}
     merged = deep_merge(
         base,
         {
@@ -143,8 +159,27 @@ def prepare_data(cfg: BenchConfig, out: Path) -> Path:
     return data_dir
 
 
+def prepare_model(cfg: BenchConfig, data_dir: Path) -> str | None:
+    """The warm-started model folder of `cfg.warm_start` (trained once, cached), or None."""
+    if cfg.warm_start is None:
+        return None
+    from warm_start import WarmStart, warm_start
+
+    spec = dict(cfg.warm_start)
+    levels = spec.pop("levels", None)
+    if not levels:
+        raise DumpError("warm_start needs `levels`: the distributions to learn from")
+    try:
+        ws = WarmStart(str(data_dir), tuple(levels), **spec)
+    except TypeError as e:
+        raise DumpError(f"warm_start: {e}; keys: levels, steps, batch_size, lr, seed") from e
+    with human_console().status("Warm-starting tiny-random on " + ", ".join(levels) + " (once, cached)"):
+        return str(warm_start(ws))
+
+
 def train_runs(
-    cfg: BenchConfig, data_dir: Path, runs_dir: Path, jobs: Sequence[tuple[str, int]], train: bool = True
+    cfg: BenchConfig, data_dir: Path, runs_dir: Path, jobs: Sequence[tuple[str, int]], train: bool = True,
+    model: str | None = None,
 ) -> dict[str, float]:
     """Train every (scheduler, seed) not already done, `cfg.jobs` at a time; wall seconds per finished run.
 
@@ -156,7 +191,7 @@ def train_runs(
     pending: list[tuple[str, dict[str, Any]]] = []
     for scheduler, seed in jobs:
         name = run_name(scheduler, seed)
-        train_config = run_train_config(cfg, data_dir, runs_dir / name, scheduler, seed)
+        train_config = run_train_config(cfg, data_dir, runs_dir / name, scheduler, seed, model)
         done = runs_dir / f"{name}.done.json"
         # A finished run is reused only if it was trained with exactly this config.
         record = json.loads(done.read_text()) if done.exists() else {}
@@ -178,7 +213,7 @@ def train_runs(
                     running[name] = (_start_run(runs_dir, name, train_config), time.monotonic(), train_config)
                 time.sleep(1.0)
                 for name, (proc, started, train_config) in list(running.items()):
-                    progress.update(tasks[name], completed=len(read_jsonl(runs_dir / name / "metrics.jsonl")))
+                    progress.update(tasks[name], completed=len(RunDir(runs_dir / name).read_metrics()))
                     if proc.poll() is None:
                         continue
                     del running[name]
@@ -210,13 +245,13 @@ def _start_run(runs_dir: Path, name: str, train_config: dict[str, Any]) -> subpr
 def measure(
     cfg: BenchConfig, data_dir: Path, runs_dir: Path, seeds: Sequence[int], train: bool = True
 ) -> list[RunSummary]:
-    """Train (or reuse) every scheduler x seed run under `runs_dir` and summarise each finished one."""
+    """Train (or reuse) every arm x seed run under `runs_dir` and summarise each finished one."""
     jobs = [(s, k) for s in cfg.schedulers for k in seeds]
-    walls = train_runs(cfg, data_dir, runs_dir, jobs, train)
+    walls = train_runs(cfg, data_dir, runs_dir, jobs, train, prepare_model(cfg, data_dir))
     hardest = hardest_distributions(data_dir)
     return [
-        summarize_run(s, k, read_jsonl(runs_dir / run_name(s, k) / "eval.jsonl"), hardest, cfg.target_reward,
-                      walls[run_name(s, k)])
+        summarize_run(s, k, RunDir(runs_dir / run_name(s, k)).read_evals(), hardest, cfg.target_reward,
+                      walls[run_name(s, k)], cfg.measure, RunDir(runs_dir / run_name(s, k)).read_metrics())
         for s, k in jobs
         if run_name(s, k) in walls
     ]
@@ -266,9 +301,12 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
     if plot_error:
         human_console().print(f"[yellow]plot skipped: dump inspect failed: {plot_error}[/]")
     atomic_write_json(out / "results.json", results)
-    report = markdown_table(table, cfg.steps, hardest) + markdown_diagnostics(results["diagnostics"])
+    heatmap_error = write_heatmaps(out / "runs", seeds_of, out / "heatmaps.png")
+    results["heatmaps"] = None if heatmap_error else str(out / "heatmaps.png")
+    report = markdown_table(table, cfg.steps, hardest, cfg.measure) + markdown_diagnostics(results["diagnostics"])
     atomic_write_text(out / "table.md", report)
-    print_table(table, cfg.steps, hardest, cfg.target_reward)
+    atomic_write_json(out / "results.json", results)
+    print_table(table, cfg.steps, hardest, cfg.target_reward, cfg.measure)
     return results
 
 

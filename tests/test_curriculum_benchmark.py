@@ -25,6 +25,7 @@ def _load_benchmark_module():
 
 
 bench = _load_benchmark_module()
+import curriculum_report as report  # noqa: E402 - importable once the benchmark put benchmarks/ on the path
 
 
 def _eval_row(step: int, rewards: dict[str, float]) -> dict:
@@ -126,6 +127,7 @@ def test_tiny_benchmark_writes_results_table_and_dump_inspect_plot(tiny_bench):
     assert json.loads((out / "results.json").read_text())["table"] == results["table"]
     assert "| uniform | " in (out / "table.md").read_text()
     assert results["plot"] == str(out / "compare.png") and (out / "compare.png").stat().st_size > 0
+    assert results["heatmaps"] == str(out / "heatmaps.png") and (out / "heatmaps.png").stat().st_size > 0
 
 
 def test_rerun_reuses_finished_runs_and_gives_the_same_table(tiny_bench):
@@ -146,3 +148,37 @@ def test_tabulate_only_trains_nothing_and_leaves_unfinished_schedulers_out(tiny_
     assert set(json.loads(result.stdout)["table"]) == {"ucb", "uniform"}
     assert not (out / "runs" / "thompson-seed0").exists()
     assert "thompson-seed0" in result.stderr
+
+
+def test_bootstrap_interval_of_the_median_brackets_it_and_collapses_for_equal_seeds():
+    values = [100.0, 140.0, 180.0, 220.0, 400.0, 90.0, 130.0, 160.0]
+    lo, hi = report.bootstrap_median_ci(values)
+    assert lo <= sorted(values)[3] <= sorted(values)[4] <= hi  # the sample median (150) is inside
+    assert min(values) <= lo and hi <= max(values)
+    assert report.bootstrap_median_ci([7.0] * 8) == [7.0, 7.0]
+    assert report.bootstrap_median_ci([7.0]) is None
+
+
+def test_bootstrap_ratio_interval_of_an_arm_against_itself_contains_one():
+    values = [100.0, 140.0, 180.0, 220.0, 90.0, 130.0, 160.0, 300.0]
+    lo, hi = report.bootstrap_ratio_ci(values, values)
+    assert lo < 1.0 < hi
+    assert report.bootstrap_ratio_ci([50.0] * 8, [100.0] * 8) == [0.5, 0.5]
+
+
+def test_zero_signal_share_counts_prompts_whose_groups_had_equal_rewards():
+    rows = [{"distributions": {"a": {"prompts": 3, "zero_std_prompts": 1}, "b": {"prompts": 1, "zero_std_prompts": 1}}},
+            {"distributions": {"a": {"prompts": 4, "zero_std_prompts": 0}, "b": {"prompts": 0, "zero_std_prompts": 0}}}]
+    assert report.zero_signal_share(rows) == pytest.approx(2 / 8)
+    assert report.zero_signal_share([{"distributions": {"a": {"prompts": 3}}}]) is None  # logged before the key existed
+
+
+def test_an_arm_sets_its_scheduler_options_and_trainer_settings(tmp_path):
+    cfg = bench.BenchConfig(recipe="ladder", target_reward=0.5, schedulers=["uniform", "ucb-filter"],
+                            arms={"ucb-filter": {"scheduler": "ucb", "options": {"tau": 0.2},
+                                                 "train": {"grpo": {"filter_zero_std_groups": True}}}})
+    run = bench.run_train_config(cfg, tmp_path / "data", tmp_path / "r", "ucb-filter", 3, model="/models/warm")
+    assert run["scheduler"] == {"name": "ucb", "options": {"tau": 0.2}}
+    assert run["grpo"]["filter_zero_std_groups"] is True and run["model"]["name"] == "/models/warm"
+    plain = bench.run_train_config(cfg, tmp_path / "data", tmp_path / "r", "uniform", 3)
+    assert plain["scheduler"] == {"name": "uniform", "options": {}} and "filter_zero_std_groups" not in plain.get("grpo", {})
