@@ -28,6 +28,21 @@ def default_mode(directory: bool = False) -> int:
     return (0o777 if directory else 0o666) & ~_umask()
 
 
+def check_can_create(path: Path, flag: str) -> None:
+    """DumpError unless `path` could be created: its nearest existing ancestor is a writable folder.
+
+    Checked before any slow work (generating data, loading a model), so a mistyped path fails at once.
+    """
+    from dumpcli.errors import DumpError
+
+    path = Path(path)
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir():
+        raise DumpError(f"{flag} {path} lies under {parent}, which is a file, not a folder; pick another {flag}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DumpError(f"cannot create {path}: {parent} is not writable; pick another {flag}")
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` through a temp file in the same folder and a rename."""
     path = Path(path)

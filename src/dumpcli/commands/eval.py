@@ -33,10 +33,11 @@ def _adapter_and_config(adapter: Path | None, run: Path | None, console: Any) ->
         rd = RunDir(run)
         cfg = rd.read_config()
         latest, damaged = rd.newest_intact_checkpoint()
+        if latest is None:
+            why = f" ({describe_fallback(latest, damaged)})" if damaged else " yet"
+            raise DumpError(f"run {run} has no intact checkpoint{why}; wait for one, resume the run, or pass --adapter")
         if damaged:
             console.print(f"Note: {describe_fallback(latest, damaged)}", soft_wrap=True, highlight=False)
-        if latest is None:
-            raise DumpError(f"run {run} has no intact checkpoint yet; wait for one or pass --adapter")
         return latest / ADAPTER, cfg
     if adapter is None:
         return None, None
@@ -59,7 +60,7 @@ def eval_command(
     max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Longest completion (default: the run's, else 16)."),
     distributions: str = typer.Option(None, "--distributions", help="Comma-separated subset of distributions."),
     batch_size: int = typer.Option(64, "--batch-size", help="Prompts per greedy generation call."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the model load (random weights of tiny-random, LoRA init)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Seed for the model load (random weights of tiny-random, LoRA init)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Evaluate a model (optionally with a trained adapter) on each distribution's test split.

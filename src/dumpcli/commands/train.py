@@ -43,7 +43,7 @@ def resolve_config(config: Path | None, flags: dict[str, Any], scheduler_options
     saved = RunDir(resume).read_config() if resume is not None else None
     base = saved if saved is not None else TrainConfig()
     cfg = load_config_file(config, base=base) if config is not None else base
-    given = {flag: flags[flag.name] for flag in TRAIN_FLAGS if flags.get(flag.name) not in (None, False)}
+    given = {flag: flags[flag.name] for flag in TRAIN_FLAGS if flags.get(flag.name) is not None and flags[flag.name] is not False}
     overrides = [(flag.key, value, "--" + flag.name.replace("_", "-")) for flag, value in given.items()]
     new_scheduler = next((v for f, v in given.items() if f.key == "scheduler.name"), None)
     if new_scheduler is not None and new_scheduler != cfg.scheduler.name:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dumpcli.errors import DumpError
-from dumpcli.fsutil import append_jsonl, atomic_dir, atomic_write_json, atomic_write_text, read_jsonl
+from dumpcli.fsutil import append_jsonl, atomic_dir, check_can_create, atomic_write_json, atomic_write_text, read_jsonl
 from dumpcli.rundir.layout import (CHECKPOINT_FORMAT_VERSION, LOGS, MANIFEST, TRAINER_STATE, RunDir, is_temp_name,
                                    checkpoint_manifest)
 from dumpcli.rundir.lock import RunLock
@@ -145,11 +145,11 @@ def refuse_existing(run: RunDir) -> None:
 def check_new_run_dir(run: RunDir) -> None:
     """Everything about a new run's --out that can be checked without creating it: before the model loads."""
     refuse_existing(run)
-    parent = run.path if run.path.exists() else next((p for p in run.path.absolute().parents if p.exists()), None)
-    if parent is None or not parent.is_dir():
-        raise DumpError(f"--out {run.path} lies under {parent}, which is a file, not a folder; pick another --out")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise DumpError(f"cannot create run dir {run.path}: {parent} is not writable; pick another --out")
+    if run.path.is_dir():
+        if not os.access(run.path, os.W_OK | os.X_OK):
+            raise DumpError(f"cannot write to run dir {run.path}: it is not writable; pick another --out")
+    else:
+        check_can_create(run.path, "--out")
 
 
 @contextlib.contextmanager
