@@ -182,7 +182,7 @@ def read_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path | None]
                                                       capture_output=True).returncode == 0
     yield path if mounted else None
     if mounted:
-        subprocess.run(["umount", str(path)], check=False)
+        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -90,6 +91,28 @@ def atomic_dir(final: Path, *, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def torch_save(obj: Any, path: Path) -> None:
+    """torch.save through a file we opened, so a failed write (a full disk) is the OSError it is:
+    torch reports it as a RuntimeError with the OSError as its context."""
+    import torch
+
+    with open(path, "wb") as f:
+        try:
+            torch.save(obj, f)
+        except RuntimeError as e:
+            if isinstance(e.__context__, OSError):
+                raise e.__context__ from None
+            raise
+
+
+def os_error_of(e: Exception, path: Path) -> OSError | None:
+    """The OSError a library's own exception stands for ("... (os error 28)" from safetensors), if any."""
+    if isinstance(e.__context__, OSError):
+        return e.__context__
+    m = re.search(r"os error (\d+)", str(e))
+    return OSError(int(m.group(1)), os.strerror(int(m.group(1))), str(path)) if m else None
 
 
 def append_jsonl(path: Path, obj: dict[str, Any]) -> None:

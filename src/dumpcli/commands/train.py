@@ -118,7 +118,8 @@ def _train(cfg: TrainConfig, resume: Path | None, console: Console, as_json: boo
         for note in trainer.notes:
             console.print(f"Note: {note}", soft_wrap=True, highlight=False)
         console.print(f"{verb}: {trainer.cfg.model.name} on {trainer.data.path} "
-                      f"({len(trainer.names)} distributions), scheduler {trainer.cfg.scheduler.name}; run dir [bold]{trainer.run.path}[/]")
+                      f"({len(trainer.names)} distributions), scheduler {trainer.cfg.scheduler.name}; run dir [bold]{trainer.run.path}[/]",
+                      soft_wrap=True)
         try:
             with _display(trainer, console):
                 trainer.fit()

@@ -31,7 +31,7 @@ class RunLock:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as e:
             raise DumpError(f"cannot write to run dir {run_path} ({e.strerror}); pick a writable --out") from None
-        for _ in range(20):  # a reader's probe (`lock_holder`) holds it for microseconds
+        for _ in range(8):  # a reader's probe (`lock_holder`) holds it for microseconds
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break

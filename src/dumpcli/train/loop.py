@@ -28,7 +28,7 @@ import numpy as np
 
 from dumpcli.config import GRPOConfig, TrainConfig
 from dumpcli.errors import DumpError
-from dumpcli.fsutil import atomic_write_json
+from dumpcli.fsutil import atomic_write_json, torch_save
 from dumpcli.rundir import RunWriter, read_trainer_state
 from dumpcli.rundir.layout import ADAPTER, OPTIMIZER, SCHEDULER_STATE
 from dumpcli.scheduler import Scheduler
@@ -297,14 +297,12 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         """checkpoints/step-N/ with adapter, optimizer, scheduler, RNG states; atomic."""
-        import torch
-
         from dumpcli.policy import save_adapter
 
         def contents(tmp: Path) -> None:
             with hf_progress_bars_off():
                 save_adapter(self.model, tmp / ADAPTER)
-            torch.save(self.optimizer.state_dict(), tmp / OPTIMIZER)
+            torch_save(self.optimizer.state_dict(), tmp / OPTIMIZER)
             atomic_write_json(tmp / SCHEDULER_STATE, self.scheduler.state_dict())
             save_rng_states(tmp)
 
