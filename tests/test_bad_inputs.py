@@ -241,3 +241,15 @@ def test_inspect_survives_random_bytes_appended_to_a_log(ws: Path, log: str, cap
             assert code == 2 and len(captured.err.splitlines()) == 1, captured.err
         if b"\n" not in tail:
             assert code == 0, captured.err
+
+
+def test_dataset_and_run_files_get_the_usual_modes(pristine: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    folder, file = 0o777 & ~umask, 0o666 & ~umask
+    checkpoint = next((pristine / "run" / "checkpoints").iterdir())
+    for path in (pristine / "data" / "ladder", pristine / "run", checkpoint):
+        assert path.stat().st_mode & 0o777 == folder, path
+    for path in (pristine / "data" / "ladder" / "dataset.yaml", pristine / "run" / "config.yaml",
+                 pristine / "run" / "dataset.json", checkpoint / "trainer_state.json", checkpoint / "manifest.json"):
+        assert path.stat().st_mode & 0o777 == file, path

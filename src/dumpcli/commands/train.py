@@ -90,7 +90,7 @@ def train(
 
     Every config key is settable with --set; the resolved config goes to the run dir.
 
-    Ctrl-C saves a checkpoint; --resume continues exactly where the run stopped.
+    Ctrl-C, SIGTERM and SIGHUP save a checkpoint (exit 130/143/129); --resume continues exactly where the run stopped.
 
     Example: dump train --scheduler ucb
     """

@@ -101,7 +101,3 @@ def _holding() -> Iterator[None]:
     finally:
         _State.holding -= 1
 
-
-def first_pending() -> int | None:
-    """The first signal recorded while held, if any (to exit with its code)."""
-    return _State.pending[0] if _State.pending else None
