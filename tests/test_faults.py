@@ -160,6 +160,13 @@ def test_a_truncated_checkpoint_file_falls_back_to_the_previous_checkpoint(
     assert (copy_of / "checkpoints" / "step-000006.damaged").is_dir()
 
 
+def test_a_checkpoint_from_before_manifests_is_still_resumed(copy_of: Path, reference: dict[str, Any]) -> None:
+    shutil.rmtree(copy_of / "checkpoints" / "step-000006")
+    (copy_of / "checkpoints" / "step-000004" / "manifest.json").unlink()  # as an older dump wrote it
+    assert main(["train", "--resume", str(copy_of)]) == 0
+    assert logs(copy_of) == reference
+
+
 def test_resume_drops_garbage_and_a_partial_last_line_from_the_logs(copy_of: Path, reference: dict[str, Any]) -> None:
     shutil.rmtree(copy_of / "checkpoints" / "step-000006")  # as if killed before the last checkpoint
     for log in ("metrics.jsonl", "eval.jsonl", "samples.jsonl"):

@@ -61,11 +61,12 @@ def checkpoint_name(step: int) -> str:
 def checkpoint_step(folder: Path) -> int | None:
     """The step of a complete checkpoint folder, else None (a temp dir, a half-written one, anything else).
 
-    Complete means written to the end (its manifest exists); whether its files are still intact
+    Complete means written to the end (its manifest exists; checkpoints of dumps before the
+    manifest have only trainer_state.json, written last then); whether its files are still intact
     is `verify_checkpoint`'s question, asked before a checkpoint is loaded.
     """
     m = _STEP_DIR.fullmatch(folder.name)
-    return int(m.group(1)) if m and (folder / MANIFEST).is_file() else None
+    return int(m.group(1)) if m and ((folder / MANIFEST).is_file() or (folder / TRAINER_STATE).is_file()) else None
 
 
 def file_digest(path: Path) -> dict[str, Any]:
@@ -83,7 +84,12 @@ def checkpoint_manifest(folder: Path) -> dict[str, Any]:
 
 
 def verify_checkpoint(folder: Path) -> str | None:
-    """None when every file the manifest lists is there with its size and sha256; else what is wrong."""
+    """None when every file the manifest lists is there with its size and sha256; else what is wrong.
+
+    A checkpoint written before manifests existed cannot be verified and is trusted, as it was then.
+    """
+    if not (folder / MANIFEST).exists() and (folder / TRAINER_STATE).is_file():
+        return None
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         files = manifest["files"]
