@@ -4,6 +4,7 @@ metrics, nothing logged twice."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,18 +85,22 @@ def test_ctrl_c_checkpoints_the_last_step_and_resume_repeats_the_run(ladder: Pat
     assert proc.returncode == 130, err.decode()
     done = read_jsonl(out / "metrics.jsonl")[-1]["step"]
     assert done < STEPS
-    assert f"Interrupted after step {done}" in " ".join(err.decode().split())
+    assert f"Interrupted (SIGINT) after step {done}" in err.decode()
     assert (out / "checkpoints" / f"step-{done:06d}" / "trainer_state.json").is_file()
     assert main(["train", "--resume", str(out)]) == 0
     assert logs(out) == reference
 
 
-def test_resume_without_a_checkpoint_is_refused(ladder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_without_a_checkpoint_starts_again_from_step_0_with_the_saved_config(
+        ladder: Path, reference: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "config.yaml").write_text("format_version: 1\n")
-    assert main(["train", "--resume", str(out)]) == 2
-    assert "no complete checkpoint" in capsys.readouterr().err
+    assert main(args(ladder, out) + ["--steps", "1", "--set", "run.save_every=0"]) == 0
+    shutil.rmtree(out / "checkpoints")  # as if stopped before its first checkpoint
+    config = (out / "config.yaml").read_text().replace("\n  steps: 1\n", f"\n  steps: {STEPS}\n").replace("save_every: 0", "save_every: 2")
+    (out / "config.yaml").write_text(config)
+    monkeypatch.chdir(tmp_path)  # the saved config works from any directory
+    assert main(["train", "--resume", "run"]) == 0
+    assert logs(out) == reference
 
 
 def test_resume_of_a_folder_that_is_not_a_run_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,7 +1,9 @@
 """The `dump` command line: one Typer app; each command lives in `dumpcli/commands/`.
 
 User errors (DumpError, and click's usage errors) become one line on stderr and exit code 2
-here, and only here. DUMP_DEBUG=1 re-raises them with the traceback.
+here, and only here; so does an OSError or UnicodeError that escaped the code that should have
+named it (a backstop). DUMP_DEBUG=1 re-raises them with the traceback. A stop signal during
+`dump train` exits with 128 + the signal (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
 """
 
 from __future__ import annotations
@@ -71,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         print("dump: aborted", file=sys.stderr)
         code = 130
+    except (OSError, UnicodeError) as e:  # a backstop: the places that read and write turn these into DumpError
+        if debug:
+            raise
+        print(f"dump: error: {' '.join(str(e).split())}", file=sys.stderr)
+        code = 2
     except TyperException as e:  # click's usage errors: unknown option, bad value, missing argument
         if debug:
             raise

@@ -11,6 +11,7 @@ with a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -279,13 +280,29 @@ def parse_sets(pairs: Sequence[str]) -> list[Override]:
 def load_config_file(path: Path, base: TrainConfig | None = None) -> TrainConfig:
     """Read a YAML config (a hand-written one or a run dir's resolved config.yaml)."""
     path = Path(path)
+    if path.is_dir():
+        raise DumpError(f"config file {path} is a directory; pass a YAML file to --config (a run's is RUN/config.yaml)")
     if not path.is_file():
         raise DumpError(f"config file {path} does not exist; pass an existing YAML file to --config")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        raise DumpError(f"config file {path} is not valid YAML ({str(e).splitlines()[0]})") from e
+        raise DumpError(f"config file {path} is not valid YAML ({str(e).splitlines()[0]})") from None
+    except UnicodeDecodeError:
+        raise DumpError(f"config file {path} is not UTF-8 text; pass a YAML file to --config") from None
+    except OSError as e:
+        raise DumpError(f"config file {path} is unreadable ({e.strerror})") from None
+    if raw is None:
+        raise DumpError(f"config file {path} is empty; give it sections such as grpo: or run:, or drop --config")
     return config_from_dict(raw, base=base, where=str(path))
+
+
+def resolve_paths(cfg: TrainConfig) -> TrainConfig:
+    """`cfg` with data.path absolute, so the run's config.yaml means the same from any directory."""
+    if cfg.data.path is None or Path(cfg.data.path).is_absolute():
+        return cfg
+    resolved = str(Path(cfg.data.path).expanduser().resolve())
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=resolved))
 
 
 def write_resolved_config(cfg: TrainConfig, path: Path) -> None:
@@ -352,9 +369,18 @@ def parse_option_pairs(pairs: Sequence[str]) -> dict[str, str]:
 # ---------------------------------------------------------------- validation
 
 
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes at most a signed 64-bit seed
+
+
 def validate_config(cfg: TrainConfig) -> None:
     """Check values and combinations before anything is loaded or written."""
     g, r = cfg.grpo, cfg.run
+    for section in SECTIONS:
+        for key, value in dataclasses.asdict(getattr(cfg, section)).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise DumpError(f"{section}.{key} must be a finite number, got {value}")
+    if not 0 <= r.seed <= MAX_SEED:
+        raise DumpError(f"run.seed must be in [0, 2**63 - 1], got {r.seed}")
     positive = {"grpo.steps": g.steps, "grpo.batch_size": g.batch_size, "grpo.max_new_tokens": g.max_new_tokens,
                 "grpo.num_iterations": g.num_iterations, "grpo.max_generation_rounds": g.max_generation_rounds,
                 "data.eval_rows": cfg.data.eval_rows,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,6 +18,32 @@ def cache_root() -> Path:
     return Path(os.environ.get("DUMP_CACHE") or Path.home() / ".cache" / "dump").expanduser()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def default_mode(directory: bool = False) -> int:
+    """The mode open()/mkdir() would give (0644 / 0755 under the usual umask); mkstemp/mkdtemp give 0600/0700."""
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
+def check_can_create(path: Path, flag: str) -> None:
+    """DumpError unless `path` could be created: its nearest existing ancestor is a writable folder.
+
+    Checked before any slow work (generating data, loading a model), so a mistyped path fails at once.
+    """
+    from dumpcli.errors import DumpError
+
+    path = Path(path)
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir():
+        raise DumpError(f"{flag} {path} lies under {parent}, which is a file, not a folder; pick another {flag}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DumpError(f"cannot create {path}: {parent} is not writable; pick another {flag}")
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` through a temp file in the same folder and a rename."""
     path = Path(path)
@@ -26,6 +53,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
+            os.fchmod(f.fileno(), default_mode())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -48,6 +76,7 @@ def atomic_dir(final: Path, *, overwrite: bool = False) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
+        os.chmod(tmp, default_mode(directory=True))
         yield tmp
         if final.exists():
             if not overwrite:
@@ -64,6 +93,28 @@ def atomic_dir(final: Path, *, overwrite: bool = False) -> Iterator[Path]:
         raise
 
 
+def torch_save(obj: Any, path: Path) -> None:
+    """torch.save through a file we opened, so a failed write (a full disk) is the OSError it is:
+    torch reports it as a RuntimeError with the OSError as its context."""
+    import torch
+
+    with open(path, "wb") as f:
+        try:
+            torch.save(obj, f)
+        except RuntimeError as e:
+            if isinstance(e.__context__, OSError):
+                raise e.__context__ from None
+            raise
+
+
+def os_error_of(e: Exception, path: Path) -> OSError | None:
+    """The OSError a library's own exception stands for ("... (os error 28)" from safetensors), if any."""
+    if isinstance(e.__context__, OSError):
+        return e.__context__
+    m = re.search(r"os error (\d+)", str(e))
+    return OSError(int(m.group(1)), os.strerror(int(m.group(1))), str(path)) if m else None
+
+
 def append_jsonl(path: Path, obj: dict[str, Any]) -> None:
     """Append one JSON object as one line and flush it, so readers see whole lines promptly."""
     with open(path, "a", encoding="utf-8") as f:
@@ -72,28 +123,40 @@ def append_jsonl(path: Path, obj: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read a JSONL file that another process may still be appending to.
+def read_jsonl(path: Path, *, skip_bad: bool = False) -> list[dict[str, Any]]:
+    """Read a JSONL file of objects that another process may still be appending to.
 
     A last line without its newline (still being written) or that does not parse is skipped;
-    a bad line anywhere else is a real corruption and raises ValueError.
+    a bad line anywhere else (not UTF-8, not JSON, not an object) is a real corruption and
+    raises ValueError naming it, unless `skip_bad`, which drops it (resume rewrites the logs).
     """
     path = Path(path)
     if not path.exists():
         return []
-    with open(path, encoding="utf-8") as f:
+    with open(path, "rb") as f:
         data = f.read()
-    lines = data.split("\n")
+    lines = data.split(b"\n")
     complete, tail = lines[:-1], lines[-1]
     rows: list[dict[str, Any]] = []
     for i, line in enumerate(complete):
         if not line.strip():
             continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{i + 1}: not valid JSON ({e.msg})") from e
-    if tail.strip():
-        with contextlib.suppress(json.JSONDecodeError):
-            rows.append(json.loads(tail))
+        row = _json_object(line)
+        if isinstance(row, dict):
+            rows.append(row)
+        elif not skip_bad:
+            raise ValueError(f"{path}:{i + 1}: {row}")
+    if tail.strip() and isinstance(row := _json_object(tail), dict):
+        rows.append(row)
     return rows
+
+
+def _json_object(line: bytes) -> dict[str, Any] | str:
+    """The object on `line`, else why it is not one."""
+    try:
+        row = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except json.JSONDecodeError as e:
+        return f"not valid JSON ({e.msg})"
+    return row if isinstance(row, dict) else f"not a JSON object (a {type(row).__name__})"

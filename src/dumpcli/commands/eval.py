@@ -18,24 +18,34 @@ from dumpcli.errors import DumpError
 from dumpcli.output import human_console, print_json
 
 
-def _adapter_and_config(adapter: Path | None, run: Path | None) -> tuple[Path | None, TrainConfig | None]:
-    """Weights to load and the config of the run they came from (when known)."""
-    from dumpcli.rundir import RunDir
-    from dumpcli.rundir.layout import ADAPTER
+def _adapter_and_config(adapter: Path | None, run: Path | None, console: Any) -> tuple[Path | None, TrainConfig | None]:
+    """Weights to load and the config of the run they came from (when known).
+
+    --run takes the newest checkpoint that verifies, saying which damaged ones it passed over;
+    an --adapter checkpoint that fails verification is refused.
+    """
+    from dumpcli.rundir import RunDir, verify_checkpoint
+    from dumpcli.rundir.layout import ADAPTER, MANIFEST, describe_fallback
 
     if adapter is not None and run is not None:
         raise DumpError("pass either --adapter or --run, not both")
     if run is not None:
         rd = RunDir(run)
         cfg = rd.read_config()
-        latest = rd.latest_checkpoint()
+        latest, damaged = rd.newest_intact_checkpoint()
         if latest is None:
-            raise DumpError(f"run {run} has no complete checkpoint yet; wait for one or pass --adapter")
+            why = f" ({describe_fallback(latest, damaged)})" if damaged else " yet"
+            raise DumpError(f"run {run} has no intact checkpoint{why}; wait for one, resume the run, or pass --adapter")
+        if damaged:
+            console.print(f"Note: {describe_fallback(latest, damaged)}", soft_wrap=True, highlight=False)
         return latest / ADAPTER, cfg
     if adapter is None:
         return None, None
     if not adapter.exists():
         raise DumpError(f"adapter {adapter} does not exist; pass a run's checkpoints/step-N folder or --run RUN")
+    checkpoint = adapter if (adapter / MANIFEST).is_file() else adapter.parent if (adapter.parent / MANIFEST).is_file() else None
+    if checkpoint is not None and (problem := verify_checkpoint(checkpoint)) is not None:
+        raise DumpError(f"checkpoint {checkpoint} is damaged ({problem}); pass another one, or --run RUN for the newest intact one")
     folder = adapter / ADAPTER if (adapter / ADAPTER).is_dir() else adapter
     owner = RunDir.of_checkpoint(folder)  # its config names the model the adapter belongs to
     return folder, owner.read_config() if owner is not None else None
@@ -52,7 +62,7 @@ def eval_command(
     batch_size: int = typer.Option(64, "--batch-size", help="Prompts per greedy generation call."),
     samples: int = typer.Option(None, "--samples", help="Also sample this many completions per row for the sampled accuracy (default: the run's run.eval_samples, else 4; 0 = greedy only)."),
     temperature: float = typer.Option(None, "--temperature", help="Sampling temperature for --samples (default: the run's grpo.temperature, else 1)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the model load (random weights of tiny-random, LoRA init)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Seed for the model load (random weights of tiny-random, LoRA init)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Evaluate a model (optionally with a trained adapter) on each distribution's test split.
@@ -67,7 +77,8 @@ def eval_command(
     from dumpcli.rewards import get_reward
     from dumpcli.train.setup import resolve_dataset, select_distributions
 
-    weights, run_cfg = _adapter_and_config(adapter, run)
+    console = human_console()
+    weights, run_cfg = _adapter_and_config(adapter, run, console)
     cfg = run_cfg or TrainConfig()
     if data is not None:
         cfg = dataclasses.replace(cfg, data=DataConfig(path=data))
@@ -89,7 +100,6 @@ def eval_command(
     test = dataset.rows("test")
     sets = [EvalSet(d.name, [r for r in test if r["distribution"] == d.name][:max_rows], get_reward(d.reward)) for d in infos]
     loaded = _load(cfg, weights, seed)
-    console = human_console()
     total = sum(len(s.rows) for s in sets)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

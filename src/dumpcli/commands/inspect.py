@@ -72,20 +72,28 @@ def render(summary: dict[str, Any]) -> RenderableType:
 
 
 def follow_run(path: Path, *, window: int, target: float | None, interval: float, jsonl: bool, console: Console) -> RunReader:
-    """Keep a live table of `path` on `console` until the run reaches its total steps."""
+    """Keep a live table of `path` on `console` until the run reaches its total steps.
+
+    Ends with a DumpError when the run is unfinished and no trainer holds its lock: it was
+    stopped or killed, and nothing more will come.
+    """
     from rich.live import Live
 
     from dumpcli.inspect.summary import summarize_run
-    from dumpcli.rundir import RunReader
+    from dumpcli.rundir import RunDir, RunReader
+    from dumpcli.rundir.reader import total_steps
 
     if path.exists() and not path.is_dir():
         raise DumpError(f"{path} is not a directory; pass the run dir `dump train` writes to")
     if path.is_dir() and not (path / "config.yaml").exists() and any((p / "config.yaml").is_file() for p in path.iterdir()):
         raise DumpError(f"{path} holds run dirs rather than being one; --follow one of them, e.g. {path}/<run>")
-    reader = RunReader(path)
+    reader, run_dir = RunReader(path), RunDir(path)
+    if not console.is_terminal:  # a log file gets no live redraws: say what is happening once
+        console.print(_waiting(path) if not run_dir.exists() else f"following {path} until the run ends", soft_wrap=True)
     with Live(_waiting(path), console=console, refresh_per_second=4, transient=False) as live:
         while True:
             before = len(reader.metrics)
+            trainer = run_dir.lock_holder()  # asked before reading, so a trainer that just ended has written all
             reader.poll()
             if reader.started and len(reader.metrics):
                 run = reader.run()
@@ -94,8 +102,19 @@ def follow_run(path: Path, *, window: int, target: float | None, interval: float
                         _print_line(summarize_run(run, window=window, target=target, upto=upto))
                 live.update(render_run(summarize_run(run, window=window, target=target)))
                 if run.finished:
-                    return reader
+                    break
+            if reader.started and trainer is None:
+                if not len(reader.metrics):
+                    live.update(Text(""))
+                break
             time.sleep(interval)
+    if not console.is_terminal and len(reader.metrics):
+        console.line()  # rich ends the last render with a newline only on terminals
+    if reader.run().finished:
+        return reader
+    total = total_steps(reader.config or {})
+    raise DumpError(f"no dump train is writing {path} (its lock is free) and the run stopped at step "
+                    f"{reader.run().step or 0} of {total or '?'}; continue it with dump train --resume {path}")
 
 
 def _waiting(path: Path) -> Text:

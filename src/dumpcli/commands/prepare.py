@@ -36,26 +36,33 @@ app = typer.Typer(
 OUT = typer.Option(..., "--out", "-o", help="Dataset dir to write (created atomically).")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace --out if it exists (only once the new one is complete).")
 AS_JSON = typer.Option(False, "--json", help="Print the manifest summary as JSON on stdout.")
-SEED = typer.Option(42, "--seed", help="Random seed; the same seed gives byte-identical tables.")
+SEED = typer.Option(42, "--seed", min=0, max=2**63 - 1, help="Random seed; the same seed gives byte-identical tables.")
 
 
 @contextmanager
 def _progress() -> Iterator[ProgressFn]:
-    """A rich progress bar on stderr, one line per distribution."""
+    """A rich progress bar on stderr, one line per distribution, started by the first report (so an
+    error before any work is the only line printed)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     tasks: dict[str, Any] = {}
-    with Progress(
+    bar = Progress(
         TextColumn("{task.description:>14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=human_console(), transient=False,
-    ) as bar:  # fmt: skip
+    )  # fmt: skip
 
-        def report(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total)
-            bar.update(tasks[name], completed=done, total=total)
+    def report(name: str, done: int, total: int) -> None:
+        if not tasks:
+            bar.start()
+        if name not in tasks:
+            tasks[name] = bar.add_task(name, total=total)
+        bar.update(tasks[name], completed=done, total=total)
 
+    try:
         yield report
+    finally:
+        if tasks:
+            bar.stop()
 
 
 def _finish(ds: DatasetDir, as_json: bool) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from dumpcli.config import (TRAIN_FLAGS, TrainConfig, apply_overrides, config_differences, field_info,
-                            load_config_file, parse_option_pairs, parse_sets, resolve_scheduler)
+                            load_config_file, parse_option_pairs, parse_sets, resolve_paths, resolve_scheduler)
 from dumpcli.errors import DumpError
 from dumpcli.output import human_console, print_json
 
@@ -43,7 +43,7 @@ def resolve_config(config: Path | None, flags: dict[str, Any], scheduler_options
     saved = RunDir(resume).read_config() if resume is not None else None
     base = saved if saved is not None else TrainConfig()
     cfg = load_config_file(config, base=base) if config is not None else base
-    given = {flag: flags[flag.name] for flag in TRAIN_FLAGS if flags.get(flag.name) not in (None, False)}
+    given = {flag: flags[flag.name] for flag in TRAIN_FLAGS if flags.get(flag.name) is not None and flags[flag.name] is not False}
     overrides = [(flag.key, value, "--" + flag.name.replace("_", "-")) for flag, value in given.items()]
     new_scheduler = next((v for f, v in given.items() if f.key == "scheduler.name"), None)
     if new_scheduler is not None and new_scheduler != cfg.scheduler.name:
@@ -51,10 +51,10 @@ def resolve_config(config: Path | None, flags: dict[str, Any], scheduler_options
         cfg = dataclasses.replace(cfg, scheduler=dataclasses.replace(cfg.scheduler, options={}))
     overrides += [(f"scheduler.options.{key}", value, "--scheduler-option")
                   for key, value in parse_option_pairs(scheduler_options).items()]
-    cfg = resolve_scheduler(apply_overrides(cfg, overrides + parse_sets(sets)))
+    cfg = resolve_paths(resolve_scheduler(apply_overrides(cfg, overrides + parse_sets(sets))))
     if saved is not None and resume is not None:
         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, out=str(resume)))
-        differ = [k for k in config_differences(resolve_scheduler(saved), cfg) if k not in RESUME_MAY_DIFFER]
+        differ = [k for k in config_differences(resolve_paths(resolve_scheduler(saved)), cfg) if k not in RESUME_MAY_DIFFER]
         if differ:
             raise DumpError(f"run {resume} was trained with a different config ({', '.join(differ)} differ); "
                             "drop those flags to resume it, or start a new run with another --out")
@@ -90,28 +90,46 @@ def train(
 
     Every config key is settable with --set; the resolved config goes to the run dir.
 
-    Ctrl-C saves a checkpoint; --resume continues exactly where the run stopped.
+    Ctrl-C, SIGTERM and SIGHUP save a checkpoint (exit 130/143/129); --resume continues exactly where the run stopped.
 
     Example: dump train --scheduler ucb
     """
-    from dumpcli.train.loop import TrainingInterrupted
-    from dumpcli.train.setup import build_trainer
+    from dumpcli.train.signals import StopRequested, stop_signals
 
     if resume is not None and flags.get("out") is not None:
         raise DumpError("--resume continues the run dir it names; drop --out")
     cfg = resolve_config(config, flags, scheduler_option or [], sets or [], resume)
     console = human_console()
-    trainer = build_trainer(cfg, resume=resume is not None)
-    verb = f"Resuming at step {trainer.step}" if resume is not None else "Training"
-    console.print(f"{verb}: {trainer.cfg.model.name} on {trainer.data.path} "
-                  f"({len(trainer.names)} distributions), scheduler {trainer.cfg.scheduler.name}; run dir [bold]{trainer.run.path}[/]")
     try:
-        with _display(trainer, console):
-            trainer.fit()
-    except TrainingInterrupted as e:
-        where = f"checkpoint {e.checkpoint}" if e.checkpoint else "no checkpoint (no step finished)"
-        console.print(f"Interrupted after step {e.step}; {where}. Continue with: dump train --resume {trainer.run.path}")
-        raise typer.Exit(130) from None
+        with stop_signals():  # SIGINT, SIGTERM, SIGHUP: one line and 128 + signal, from here on
+            _train(cfg, resume, console, as_json)
+    except StopRequested as e:  # before training began (loading): nothing to checkpoint
+        console.print(f"Stopped by {e.name} before training began; nothing was trained.", soft_wrap=True, highlight=False)
+        raise typer.Exit(e.exit_code) from None
+
+
+def _train(cfg: TrainConfig, resume: Path | None, console: Console, as_json: bool) -> None:
+    from dumpcli.train.loop import TrainingInterrupted
+    from dumpcli.train.setup import build_trainer
+
+    trainer = build_trainer(cfg, resume=resume is not None)
+    try:
+        verb = f"Resuming at step {trainer.step}" if resume is not None else "Training"
+        for note in trainer.notes:
+            console.print(f"Note: {note}", soft_wrap=True, highlight=False)
+        console.print(f"{verb}: {trainer.cfg.model.name} on {trainer.data.path} "
+                      f"({len(trainer.names)} distributions), scheduler {trainer.cfg.scheduler.name}; run dir [bold]{trainer.run.path}[/]",
+                      soft_wrap=True)
+        try:
+            with _display(trainer, console):
+                trainer.fit()
+        except TrainingInterrupted as e:
+            where = f"checkpoint {e.checkpoint}" if e.checkpoint else "no checkpoint (no step finished)"
+            console.print(f"Interrupted ({e.signal_name}) after step {e.step}; {where}. "
+                          f"Continue with: dump train --resume {trainer.run.path}", soft_wrap=True, highlight=False)
+            raise typer.Exit(e.exit_code) from None
+    finally:
+        trainer.close()
     from dumpcli.inspect.summary import start_end_summary
 
     summary = start_end_summary(trainer.run)

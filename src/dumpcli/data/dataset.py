@@ -24,7 +24,7 @@ import yaml
 
 from dumpcli import __version__
 from dumpcli.errors import DumpError
-from dumpcli.fsutil import atomic_dir
+from dumpcli.fsutil import atomic_dir, check_can_create
 
 FORMAT = "dump-dataset"
 FORMAT_VERSION = 1
@@ -183,6 +183,7 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
         raise DumpError(f"{out} already exists; pass --overwrite to replace it or choose another --out")
     if out.exists() and not out.is_dir():
         raise DumpError(f"{out} exists and is not a directory; choose another --out")
+    check_can_create(out, "--out")
 
 
 def write_dataset_dir(
@@ -232,14 +233,19 @@ def load_dataset_dir(path: Path | str) -> DatasetDir:
     """Read `dataset.yaml`; tables are read on first `rows(split)`."""
     path = Path(path)
     manifest_path = path / "dataset.yaml"
+    if path.exists() and not path.is_dir():
+        raise DumpError(f"dataset dir {path} is a file, not a folder; pass the folder `dump prepare --out` wrote")
     if not path.is_dir():
         raise DumpError(f"dataset dir {path} does not exist; create it with `dump prepare`")
     if not manifest_path.is_file():
         raise DumpError(f"{path} has no dataset.yaml; it is not a dataset dir made by `dump prepare`")
     try:
         manifest = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise DumpError(f"{manifest_path} is not valid YAML ({e}); re-run `dump prepare`") from e
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        detail = str(e).splitlines()[0] if isinstance(e, yaml.YAMLError) else "not UTF-8 text"
+        raise DumpError(f"{manifest_path} is not valid YAML ({detail}); re-run `dump prepare`") from None
+    except OSError as e:
+        raise DumpError(f"{manifest_path} is unreadable ({e.strerror}); re-run `dump prepare`") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise DumpError(f"{manifest_path} is not a dump dataset manifest (format: {FORMAT} missing)")
     if manifest.get("format_version") != FORMAT_VERSION:

@@ -61,6 +61,8 @@ def sha256(path: Path) -> str:
 
 def read_records(path: Path) -> list[dict[str, Any]]:
     """Rows of a .parquet, .jsonl or .json file as dicts."""
+    if path.is_dir():
+        raise DumpError(f"import file {path} is a directory; pass the .parquet or .jsonl files in it")
     if not path.is_file():
         raise DumpError(f"import file {path} does not exist; check the path")
     suffix = path.suffix.lower()
@@ -74,7 +76,14 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             raise DumpError(f"{path} is not a readable Parquet file ({str(e).splitlines()[0]})") from e
     if suffix in (".jsonl", ".json"):
         rows = []
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            line = path.read_bytes()[: e.start].count(b"\n") + 1
+            raise DumpError(f"{path}:{line}: not UTF-8 text (byte {e.object[e.start]:#04x}); save the file as UTF-8") from None
+        except OSError as e:
+            raise DumpError(f"{path} is unreadable ({e.strerror})") from None
+        for i, line in enumerate(text.splitlines()):
             if not line.strip():
                 continue
             try:
@@ -105,6 +114,8 @@ def _raw_truth(row: dict[str, Any], where: str) -> Any:
     if isinstance(row.get("reward_model"), dict) and "ground_truth" in row["reward_model"]:
         return row["reward_model"]["ground_truth"]
     if "answer" in row:
+        if row["answer"] is None:
+            raise DumpError(f"{where}: `answer` is null; every row needs the answer its reward checks")
         return row["answer"]
     raise DumpError(f"{where}: missing required column `reward_model.ground_truth` (verl) or `answer` (plain)")
 
@@ -170,6 +181,8 @@ def _convert(row: dict[str, Any], where: str, column: str, spec: ImportSpec) -> 
     for needed in ("prompt", column):
         if row.get(needed) is None:
             raise DumpError(f"{where}: missing required column `{needed}`; pass --distribution-column if it has another name")
+    if not isinstance(row[column], (str, int)) or isinstance(row[column], bool):
+        raise DumpError(f"{where}: the distribution (`{column}`) must be text, got {row[column]!r}")
     dist = str(row[column])
     prompt = _messages(row["prompt"], where)
     kk = _reward_for(dist, spec) == "kk"
@@ -177,7 +190,19 @@ def _convert(row: dict[str, Any], where: str, column: str, spec: ImportSpec) -> 
     last = prompt[-1]["content"]
     if prefill and last.rstrip().endswith(prefill):  # verl prompts often end with the prefill itself
         prompt[-1]["content"] = last.rstrip()[: -len(prefill)].rstrip()
-    return dist, prompt, prefill, _answer(row, where, kk)
+    answer = _answer(row, where, kk)
+    for name, text in [("distribution", dist), ("prefill", prefill), ("answer", answer), *(("prompt", m["content"]) for m in prompt)]:
+        _check_unicode(text, name, where)
+    return dist, prompt, prefill, answer
+
+
+def _check_unicode(text: str, name: str, where: str) -> None:
+    """JSON can spell a lone surrogate (\\ud800), which no UTF-8 file can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise DumpError(f"{where}: `{name}` holds a lone surrogate ({text[e.start]!r} at character {e.start}), "
+                        "which is not valid Unicode; fix the text") from None
 
 
 def _difficulty(name: str, order: int) -> float:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from importlib import resources
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def recipe_source(recipe: str) -> tuple[str, str]:
     """(name, YAML text) of a recipe file or built-in name: what a prepared copy must match."""
     path = Path(recipe)
     if path.is_file():
-        return path.stem, path.read_text(encoding="utf-8")
+        return path.stem, _read_text(path)
     if recipe in builtin_recipes():
         return recipe, _builtin_text(recipe)
     raise DumpError(f"no recipe file {recipe} and no built-in recipe of that name; built-ins: {', '.join(builtin_recipes())}")
@@ -71,7 +72,16 @@ def load_recipe(recipe: str | Path | dict[str, Any]) -> tuple[dict[str, Any], Pa
         if str(recipe) in builtin_recipes():
             return _parse(_builtin_text(str(recipe)), f"built-in recipe {recipe}"), Path.cwd()
         raise DumpError(f"no recipe file {recipe} and no built-in recipe of that name; built-ins: {', '.join(builtin_recipes())}")
-    return _parse(path.read_text(encoding="utf-8"), str(path)), path.resolve().parent
+    return _parse(_read_text(path), str(path)), path.resolve().parent
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DumpError(f"recipe {path} is not UTF-8 text; a recipe is a YAML file (see examples/recipes/)") from None
+    except OSError as e:
+        raise DumpError(f"recipe {path} is unreadable ({e.strerror})") from None
 
 
 def _parse(text: str, where: str) -> dict[str, Any]:
@@ -88,14 +98,29 @@ def _value(key: str, value: Any, base: Path, where: str) -> Any:
     if key in RANGE_KEYS:
         return tuple(parse_int_range(value, f"{where}: {key}"))
     if key in LIST_KEYS:
-        items = value.split(",") if isinstance(value, str) else list(value)
-        return tuple(str(v).strip() for v in items)
+        return tuple(v.strip() for v in _strings(key, value, where, split=True))
     if key == "files":
-        items = [value] if isinstance(value, str) else list(value)
-        return tuple(p if Path(p).is_absolute() else base / p for p in map(Path, items))
+        return tuple(p if Path(p).is_absolute() else base / p for p in map(Path, _strings(key, value, where)))
     if key in INT_KEYS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise DumpError(f"{where}: {key} must be a whole number (got {value!r})")
+        if key == "seed":
+            check_seed(value, f"{where}: seed")
+    return value
+
+
+def _strings(key: str, value: Any, where: str, split: bool = False) -> list[str]:
+    """A YAML string (comma-separated when `split`) or list of strings as a list."""
+    if isinstance(value, (str, PathLike)):
+        return str(value).split(",") if split else [str(value)]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float, PathLike)) and not isinstance(v, bool) for v in value):
+        return [str(v) for v in value]
+    raise DumpError(f"{where}: {key} must be text or a list of text (got {value!r})")
+
+
+def check_seed(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise DumpError(f"{what} must be a whole number in [0, 2**63 - 1] (got {value!r})")
     return value
 
 
@@ -126,7 +151,7 @@ def build_recipe(recipe: str | Path | dict[str, Any], progress: ProgressFn = no_
     unknown = sorted(set(data) - {"sources", "seed", "description", "name"})
     if unknown:
         raise DumpError(f"unknown recipe key(s) {', '.join(unknown)}; allowed: name, description, seed, sources")
-    seed = data.get("seed", 42)
+    seed = check_seed(data.get("seed", 42), "recipe seed")
     out = SourceOutput()
     specs = [source_spec(entry, base, seed, f"recipe source {i + 1}") for i, entry in enumerate(sources)]
     for spec, build in specs:

@@ -52,19 +52,29 @@ def plot_runs(runs: list[Run], out: Path, *, window: int = 20) -> Path:
     right = 1 - LEGEND_IN / fig.get_figwidth()
     fig.tight_layout(rect=(0, 0, right, 1))
     _legend(fig, names, colors, runs, right)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)  # atomic: a reader never sees half a PNG
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(tmp, dpi=110)
+        tmp.replace(out)  # atomic: a reader never sees half a PNG
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise DumpError(f"cannot write --plot {out} ({e.strerror or e})") from None
+    finally:
+        plt.close(fig)
     return out
 
 
 def check_png_path(out: Path) -> Path:
-    """`out` if it names a PNG; checked before any work so a typo fails at once."""
+    """`out` if it names a PNG that can be written; checked before any work so a typo fails at once."""
+    from dumpcli.fsutil import check_can_create
+
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise DumpError(f"--plot writes PNG; give a file name ending in .png (got {out.name})")
+    if out.is_dir():
+        raise DumpError(f"--plot {out} is a directory; give a file name such as {out / 'runs.png'}")
+    check_can_create(out, "--plot")
     return out
 
 

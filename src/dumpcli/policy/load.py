@@ -246,7 +246,12 @@ def reference_adapter_disabled(model: Any) -> Iterator[None]:
 def save_adapter(model: Any, path: Path | str) -> None:
     """PEFT adapter files (adapter_config.json + adapter_model.safetensors) or, without LoRA,
     the full model in HF format. The caller makes the folder atomic (checkpoints are renamed)."""
-    model.save_pretrained(str(path))
+    from dumpcli.fsutil import os_error_of
+
+    try:
+        model.save_pretrained(str(path))
+    except Exception as e:  # safetensors reports a full disk as SafetensorError("... (os error 28)")
+        raise (os_error_of(e, Path(path)) or e) from None
 
 
 def load_adapter_weights(model: Any, path: Path | str) -> None:

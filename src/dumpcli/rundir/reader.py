@@ -74,7 +74,9 @@ def parse_metrics(data: Any, ends: list[bytes]) -> Metrics:
 
     try:
         rows = [json.loads(ln) for ln in ends if ln.strip()]
-    except json.JSONDecodeError:
+    except ValueError:  # not JSON, or not UTF-8
+        _raise_bad_line(data)
+    if not all(isinstance(row, dict) and isinstance(row.get("distributions", {}), dict) for row in rows):
         _raise_bad_line(data)
     if not rows:
         return Metrics()
@@ -115,6 +117,8 @@ def _raise_bad_line(data: Any, detail: str = "") -> None:
             row = json.loads(line)
         except json.JSONDecodeError as e:
             raise MetricsFormatError(i + 1, f"not valid JSON ({e.msg}); the run's metrics are corrupt") from None
+        except ValueError:
+            raise MetricsFormatError(i + 1, "not UTF-8 text; the run's metrics are corrupt") from None
         if not isinstance(row, dict) or not isinstance(row.get("distributions", {}), dict):
             raise MetricsFormatError(i + 1, "not a metrics object (see docs/formats.md)")
     first = detail.splitlines()[0] if detail else "unreadable"
@@ -297,5 +301,5 @@ def _count_lines(file: Path, upto: int) -> int:
 def _is_object(text: bytes) -> bool:
     try:
         return isinstance(json.loads(text), dict)
-    except json.JSONDecodeError:
+    except ValueError:  # not JSON, or not UTF-8
         return False

@@ -13,13 +13,13 @@ The batch of one step is a `StepBatch` (dumpcli.train.batch); the math is in dum
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
+import pickle
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from dumpcli.config import GRPOConfig, TrainConfig
-from dumpcli.fsutil import atomic_write_json
+from dumpcli.errors import DumpError
+from dumpcli.fsutil import atomic_write_json, torch_save
 from dumpcli.rundir import RunWriter, read_trainer_state
 from dumpcli.rundir.layout import ADAPTER, OPTIMIZER, SCHEDULER_STATE
 from dumpcli.scheduler import Scheduler
@@ -36,16 +37,36 @@ from dumpcli.train.evaluate import EvalSet, Sampling, evaluate
 from dumpcli.train.grpo import BatchSize, group_advantages, grpo_loss
 from dumpcli.train.rng import capture_rng_states, load_rng_states, restore_rng_states, rng_untouched, save_rng_states
 from dumpcli.train.setup import TrainingData, hf_progress_bars_off
+from dumpcli.train.signals import StopRequested, deferred, shielded, stop_signals
 
 StepCallback = Callable[["Trainer", dict[str, Any]], None]
 
 
 class TrainingInterrupted(Exception):
-    """Ctrl-C: the last completed step was checkpointed; `checkpoint` is where (None at step 0)."""
+    """A stop signal: the last completed step was checkpointed; `checkpoint` is where (None at step 0).
 
-    def __init__(self, step: int, checkpoint: Path | None) -> None:
+    `exit_code` is 128 + the signal: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP.
+    """
+
+    def __init__(self, step: int, checkpoint: Path | None, signum: int = signal.SIGINT) -> None:
         super().__init__(f"interrupted after step {step}")
-        self.step, self.checkpoint = step, checkpoint
+        self.step, self.checkpoint, self.signum = step, checkpoint, signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+class NonFiniteLoss(Exception):
+    """The loss or gradient of step `step` is NaN or infinite; the update was not applied."""
+
+    def __init__(self, step: int, what: str, totals: dict[str, float]) -> None:
+        super().__init__(f"step {step}: {what}")
+        self.step, self.what, self.totals = step, what, totals
 
 
 def learning_rate(g: GRPOConfig, step: int) -> float:
@@ -72,6 +93,7 @@ class Trainer:
     last_checkpoint_step: int = -1
     on_step: list[StepCallback] = field(default_factory=list)
     on_eval: list[StepCallback] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the user: e.g. a damaged checkpoint passed over on resume
 
     def __post_init__(self) -> None:
         import torch
@@ -101,6 +123,10 @@ class Trainer:
         """The run dir (dumpcli.rundir.RunDir) this trainer writes."""
         return self.writer.run
 
+    def close(self) -> None:
+        """Release the run dir's lock (also released when the process ends, however it ends)."""
+        self.writer.release()
+
     # ------------------------------------------------------------ the step
 
     def train_step(self) -> dict[str, Any]:
@@ -114,10 +140,15 @@ class Trainer:
             rounds = self._refill_rounds(drawn, probabilities)
             drawn = StepBatch.concat(rounds, self._pad_id) if len(rounds) > 1 else drawn
         batch = self._groups_to_train(rounds) if g.filter_zero_std_groups else drawn
-        # Loss + update. From here on the step changes the model: a Ctrl-C waits until the step is done.
+        # Loss + update. From here on the step changes the model: a stop signal waits until the step is done.
         lr = learning_rate(g, step)
-        with _sigint_deferred():
-            update = self._policy_update(batch, lr)
+        with deferred():
+            try:
+                update = self._policy_update(batch, lr)
+            except NonFiniteLoss as e:  # logged (as null), never applied: fit() stops at the last good step
+                row = self._metrics_row(drawn, e.totals, lr, time.perf_counter() - started, len(rounds))
+                self.writer.append_metrics({**row, "step": step})
+                raise
             # Scheduler update: every completion drawn this step, as flat arrays
             self.scheduler.update(drawn.distribution_of, drawn.learnability.numpy().astype(np.float64),
                                   drawn.rewards.numpy().astype(np.float64))
@@ -229,6 +260,10 @@ class Trainer:
             max_norm = g.max_grad_norm if g.max_grad_norm > 0 else float("inf")
             norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
             totals["grad_norm"] += float(norm) / g.num_iterations
+            if not (math.isfinite(totals["loss"]) and math.isfinite(float(norm))):
+                self.optimizer.zero_grad(set_to_none=True)  # one NaN gradient would poison every weight
+                what = "the loss" if not math.isfinite(totals["loss"]) else "the gradient norm"
+                raise NonFiniteLoss(self.step + 1, f"{what} is {totals['loss'] if what == 'the loss' else float(norm)}", totals)
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return totals
@@ -308,14 +343,12 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         """checkpoints/step-N/ with adapter, optimizer, scheduler, RNG states; atomic."""
-        import torch
-
         from dumpcli.policy import save_adapter
 
         def contents(tmp: Path) -> None:
             with hf_progress_bars_off():
                 save_adapter(self.model, tmp / ADAPTER)
-            torch.save(self.optimizer.state_dict(), tmp / OPTIMIZER)
+            torch_save(self.optimizer.state_dict(), tmp / OPTIMIZER)
             atomic_write_json(tmp / SCHEDULER_STATE, self.scheduler.state_dict())
             save_rng_states(tmp)
 
@@ -334,45 +367,63 @@ class Trainer:
 
         state = read_trainer_state(path)
         load_adapter_weights(self.model, path / ADAPTER)
-        self.optimizer.load_state_dict(torch.load(path / OPTIMIZER, map_location=self.loaded.device))
-        self.scheduler.load_state_dict(json.loads((path / SCHEDULER_STATE).read_text(encoding="utf-8")))
-        load_rng_states(path)
-        self.data_rng.bit_generator.state = state["data_rng"]
-        self.step, self.elapsed_s, self.last_checkpoint_step = int(state["step"]), float(state["elapsed_s"]), int(state["step"])
+        try:
+            self.optimizer.load_state_dict(torch.load(path / OPTIMIZER, map_location=self.loaded.device))
+            self.scheduler.load_state_dict(json.loads((path / SCHEDULER_STATE).read_text(encoding="utf-8")))
+            load_rng_states(path)
+            self.data_rng.bit_generator.state = state["data_rng"]
+            self.step, self.elapsed_s = int(state["step"]), float(state["elapsed_s"])
+        except (OSError, EOFError, KeyError, TypeError, ValueError, RuntimeError, pickle.UnpicklingError) as e:
+            raise DumpError(f"checkpoint {path} does not fit this run ({type(e).__name__}: "
+                            f"{str(e).strip().splitlines()[0] if str(e).strip() else 'unreadable'})") from None
+        self.last_checkpoint_step = self.step
 
     # ------------------------------------------------------------ the loop
 
     def fit(self) -> None:
         """Train to `grpo.steps`, evaluating and checkpointing on schedule.
 
-        Ctrl-C during a step drops that step (its draws are rolled back), checkpoints the last
-        completed one and raises TrainingInterrupted.
+        A stop signal (Ctrl-C, SIGTERM, SIGHUP) during a step drops that step (its draws are
+        rolled back), checkpoints the last completed one and raises TrainingInterrupted. A NaN or
+        infinite loss is logged as null, not applied, and stops the run the same way, as a DumpError.
         """
         g, r = self.cfg.grpo, self.cfg.run
-        try:
-            if self.step == 0 and r.eval_at_start:
-                self.evaluate()
-            elif self._eval_due() and all(e["step"] != self.step for e in self.run.read_evals()):
-                self.evaluate()  # a Ctrl-C between the step and its evaluation: catch up on resume
-            while self.step < g.steps:
-                before, snapshot = self.step, self._snapshot()
-                try:
-                    self.train_step()
-                except KeyboardInterrupt:
-                    if self.step == before:  # interrupted before the commit: undo the step's draws
-                        self._restore(snapshot)
-                    raise
-                if self._eval_due():
+        with stop_signals():
+            try:
+                if self.step == 0 and r.eval_at_start and not self.run.read_evals():
                     self.evaluate()
-                if (r.save_every and self.step % r.save_every == 0) or self.step == g.steps:
-                    self.save_checkpoint()
-        except KeyboardInterrupt:
-            saved = None
-            if self.step > 0:
-                saved = self.run.checkpoint_dir(self.step)
-                if self.last_checkpoint_step != self.step:
-                    saved = self.save_checkpoint()
-            raise TrainingInterrupted(self.step, saved) from None
+                elif self._eval_due() and all(e["step"] != self.step for e in self.run.read_evals()):
+                    self.evaluate()  # a stop between the step and its evaluation: catch up on resume
+                while self.step < g.steps:
+                    before, snapshot = self.step, self._snapshot()
+                    try:
+                        self.train_step()
+                    except (KeyboardInterrupt, NonFiniteLoss):
+                        if self.step == before:  # stopped before the commit: undo the step's draws
+                            self._restore(snapshot)
+                        raise
+                    if self._eval_due():
+                        self.evaluate()
+                    if (r.save_every and self.step % r.save_every == 0) or self.step == g.steps:
+                        self.save_checkpoint()
+            except NonFiniteLoss as e:
+                with shielded():
+                    saved = self._checkpoint_last_step()
+                where = f"checkpoint {saved}" if saved else "no step finished"
+                raise DumpError(f"step {e.step}: {e.what}; the run stopped without applying it ({where}); "
+                                "check the reward and try a lower --lr in a new run") from None
+            except KeyboardInterrupt as e:
+                with shielded():  # a second Ctrl-C must not cut this checkpoint short
+                    saved = self._checkpoint_last_step()
+                raise TrainingInterrupted(self.step, saved, e.signum if isinstance(e, StopRequested) else signal.SIGINT) from None
+
+    def _checkpoint_last_step(self) -> Path | None:
+        """The checkpoint of the last completed step, written now unless it exists (None at step 0)."""
+        if self.step == 0:
+            return None
+        if self.last_checkpoint_step != self.step:
+            return self.save_checkpoint()
+        return self.run.checkpoint_dir(self.step)
 
     def _eval_due(self) -> bool:
         every = self.cfg.run.eval_every
@@ -387,23 +438,3 @@ class Trainer:
         self.data_rng.bit_generator.state = snapshot["data"]
         self.scheduler.load_state_dict(snapshot["scheduler"])
         self.optimizer.zero_grad(set_to_none=True)
-
-
-# ---------------------------------------------------------------- helpers
-
-
-@contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold Ctrl-C until the block ends, so a step's state change is all-or-nothing."""
-    received: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    except ValueError:  # not the main thread: signals cannot arrive here anyway
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if received:
-            raise KeyboardInterrupt

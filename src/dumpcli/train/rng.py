@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from dumpcli.fsutil import atomic_write_json
+from dumpcli.fsutil import atomic_write_json, torch_save
 from dumpcli.rundir.layout import RNG, RNG_HOST
 
 
@@ -44,7 +44,7 @@ def save_rng_states(folder: Path) -> None:
     import torch
 
     states = capture_rng_states()
-    torch.save({"torch": states["torch"], "cuda": states.get("cuda", [])}, folder / RNG)
+    torch_save({"torch": states["torch"], "cuda": states.get("cuda", [])}, folder / RNG)
     atomic_write_json(folder / RNG_HOST, {"python": _jsonable(states["python"]), "numpy": _jsonable(states["numpy"])})
 
 

@@ -23,11 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from dumpcli.config import DataConfig, RunConfig, TrainConfig, resolve_scheduler, validate_config
+from dumpcli.config import DataConfig, RunConfig, TrainConfig, resolve_paths, resolve_scheduler, validate_config
 from dumpcli.errors import DumpError
 from dumpcli.fsutil import cache_root
 from dumpcli.rewards import RewardFn, get_reward
-from dumpcli.rundir import RunDir, RunWriter, refuse_existing
+from dumpcli.rundir import RunDir, RunWriter, check_new_run_dir
+from dumpcli.rundir.layout import describe_fallback
+from dumpcli.rundir.lock import RunLock
 from dumpcli.scheduler import Distribution, Scheduler, build_scheduler
 
 
@@ -138,35 +140,56 @@ def default_run_dir(scheduler: str) -> str:
 
 
 def build_trainer(cfg: TrainConfig, *, resume: bool = False) -> Any:
-    """Validate and load everything, then create the run dir, or reopen it at its newest checkpoint.
+    """Validate and load everything, then create the run dir, or reopen it at its newest intact checkpoint.
 
     `cfg` comes resolved from `dumpcli.config` (scheduler options typed); `cfg.run.out` none means
     runs/<scheduler>-<timestamp>. Nothing is written to the run dir unless every check passed
-    and the model loaded.
+    and the model loaded; the trainer holds the run dir's lock until `Trainer.close()`. A resumed
+    run without an intact checkpoint starts again from step 0 with its saved config.
     """
     from dumpcli.policy import load_policy
     from dumpcli.train.loop import Trainer
 
     validate_config(cfg)
-    cfg = resolve_scheduler(cfg)  # config.yaml records every option, typed, defaults included
+    cfg = resolve_paths(resolve_scheduler(cfg))  # config.yaml records every option typed, paths resolved
     if cfg.run.out is None:
         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, out=default_run_dir(cfg.scheduler.name)))
     run = RunDir(Path(str(cfg.run.out)))
-    checkpoint = None
     if resume:
-        checkpoint = run.latest_checkpoint()
-        if checkpoint is None:
-            raise DumpError(f"{run.path} has no complete checkpoint to resume from; start a new run with another --out")
+        run.read_raw_config()  # a run dir at all
+        lock: RunLock | None = run.lock()  # before anything slow: a second trainer stops here
     else:
-        refuse_existing(run)
-    data = load_training_data(cfg.data)
-    scheduler: Scheduler = build_scheduler(cfg.scheduler.name, data.distributions, cfg.run.seed, cfg.scheduler.options)
-    seed_everything(cfg.run)
-    with hf_progress_bars_off():
-        loaded = load_policy(cfg.model, cfg.run.seed)
-    if checkpoint is None:
-        return Trainer(cfg, data, scheduler, loaded, RunWriter.create(run.path, cfg, data.record))
-    trainer = Trainer(cfg, data, scheduler, loaded, RunWriter(run))
-    trainer.load_checkpoint(checkpoint)
-    RunWriter.reopen(run, trainer.step)
-    return trainer
+        check_new_run_dir(run)  # before the model loads: a bad --out fails in a second
+        lock = None
+    try:
+        data = load_training_data(cfg.data)
+        if resume:
+            check_same_dataset(run, data.record)
+        scheduler: Scheduler = build_scheduler(cfg.scheduler.name, data.distributions, cfg.run.seed, cfg.scheduler.options)
+        seed_everything(cfg.run)
+        with hf_progress_bars_off():
+            loaded = load_policy(cfg.model, cfg.run.seed)
+        if lock is None:
+            return Trainer(cfg, data, scheduler, loaded, RunWriter.create(run.path, cfg, data.record))
+        trainer = Trainer(cfg, data, scheduler, loaded, RunWriter(run, lock))
+        checkpoint, damaged = run.newest_intact_checkpoint()
+        if damaged:
+            trainer.notes.append(describe_fallback(checkpoint, damaged) + "; set aside as step-N.damaged")
+            for path, _ in damaged:
+                trainer.writer.set_aside(path)
+        if checkpoint is not None:
+            trainer.load_checkpoint(checkpoint)
+        trainer.writer = RunWriter.reopen(run, trainer.step if checkpoint is not None else None, lock)
+        return trainer
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
+def check_same_dataset(run: RunDir, record: dict[str, Any]) -> None:
+    """A resumed run trains on the very dataset it started on (same fingerprint), wherever it is."""
+    saved = run.read_dataset() or {}
+    if saved.get("fingerprint") and saved["fingerprint"] != record["fingerprint"]:
+        raise DumpError(f"the dataset at {record['path']} is not the one run {run.path} trained on "
+                        f"({saved.get('path')}): their fingerprints differ; restore that dataset dir or start a new run")
