@@ -9,8 +9,9 @@
 #
 # Options: --out DIR (default bench/kk-paper), --seeds "0 1 2" (default 0), --steps N (default the
 # config's 150), --arms "ucb uniform" (default). Each arm x seed is one `dump train` run dir under
-# DIR; a finished one is kept, an interrupted one resumed. At the end `dump inspect` writes
-# DIR/compare.json and DIR/compare.png. Nothing is downloaded: HF_HUB_OFFLINE=1.
+# DIR; a finished one is kept, an interrupted one resumed. At the end each run gets
+# final-eval.json (`dump eval --samples 4`: greedy and sampled accuracy per size) and `dump inspect`
+# writes DIR/compare.json and DIR/compare.png. Nothing is downloaded: HF_HUB_OFFLINE=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUMP=${DUMP:-.venv/bin/dump}
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
     --seeds) [ $# -ge 2 ] || usage; seeds=$2; shift 2 ;;
     --steps) [ $# -ge 2 ] || usage; steps=$2; shift 2 ;;
     --arms) [ $# -ge 2 ] || usage; arms=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     -*) echo "kk-paper: unknown option $1" >&2; usage ;;
     *) [ -z "$weights" ] || usage; weights=$1; shift ;;
   esac
@@ -72,5 +73,9 @@ for seed in $seeds; do
     fi
   done
 done
+for run in "${runs[@]}"; do
+  # Greedy and sampled exact-answer accuracy per K&K size at the end (4 samples at temperature 1).
+  [ -f "$run/final-eval.json" ] || "$DUMP" eval --run "$run" --samples 4 --json > "$run/final-eval.json"
+done
 "$DUMP" inspect "${runs[@]}" --json --plot "$out/compare.png" > "$out/compare.json"
-echo "kk-paper: wrote $out/compare.json and $out/compare.png" >&2
+echo "kk-paper: wrote $out/compare.json, $out/compare.png and <run>/final-eval.json" >&2
