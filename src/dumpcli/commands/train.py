@@ -3,6 +3,7 @@
     dump train --scheduler ucb                                  # the CPU demo (SmolLM2 + LoRA, ~2.5 min on 2 cores)
     dump train --config examples/configs/ladder-tiny.yaml --scheduler uniform --out runs/uni
     dump train --resume runs/uni                                # continue from the newest checkpoint
+    dump train --engine trl ...                                 # TRL's GRPOTrainer (docs/engines.md)
 """
 
 from __future__ import annotations
@@ -92,16 +93,21 @@ def train(
 
     Ctrl-C saves a checkpoint; --resume continues exactly where the run stopped.
 
+    --engine trl trains with TRL's GRPOTrainer (several processes through torchrun / accelerate launch).
+
     Example: dump train --scheduler ucb
     """
+    from dumpcli.engines import build_engine
     from dumpcli.train.loop import TrainingInterrupted
-    from dumpcli.train.setup import build_trainer
 
     if resume is not None and flags.get("out") is not None:
         raise DumpError("--resume continues the run dir it names; drop --out")
     cfg = resolve_config(config, flags, scheduler_option or [], sets or [], resume)
+    trainer = build_engine(cfg, resume=resume is not None)
+    if not trainer.is_main_process:  # torchrun / accelerate launch: rank 0 reports
+        trainer.fit()
+        return
     console = human_console()
-    trainer = build_trainer(cfg, resume=resume is not None)
     verb = f"Resuming at step {trainer.step}" if resume is not None else "Training"
     console.print(f"{verb}: {trainer.cfg.model.name} on {trainer.data.path} "
                   f"({len(trainer.names)} distributions), scheduler {trainer.cfg.scheduler.name}; run dir [bold]{trainer.run.path}[/]")

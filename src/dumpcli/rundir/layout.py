@@ -7,7 +7,8 @@
       eval.jsonl             one object per evaluation
       samples.jsonl          a few completions per step
       checkpoints/step-000020/  adapter/, optimizer.pt, scheduler.json, rng.pt, rng_host.json,
-                                trainer_state.json (written last)
+                                trainer_state.json (written last); --engine trl: adapter/,
+                                scheduler.json, trl/ (TRL's checkpoint), trainer_state.json
 
 This module is the only place that knows these names (docs/formats.md documents them); the
 writer (`dumpcli.rundir.writer`) and the readers (`RunDir` here, `dumpcli.rundir.reader` for
@@ -46,6 +47,8 @@ SCHEDULER_STATE = "scheduler.json"
 RNG = "rng.pt"
 RNG_HOST = "rng_host.json"
 TRAINER_STATE = "trainer_state.json"  # written last: its presence makes the checkpoint complete
+TRL_CHECKPOINT = "trl"  # --engine trl: TRL's own checkpoint (optimizer, LR schedule, per-rank RNG, its trainer state)
+TRL_STAGING = ".trl"  # --engine trl: under checkpoints/, where TRL writes a checkpoint before dump moves it in
 
 _STEP_DIR = re.compile(r"step-(\d+)")  # temp dirs of a write in progress start with "." and never match
 

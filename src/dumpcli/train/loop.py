@@ -32,8 +32,9 @@ from dumpcli.rundir import RunWriter, read_trainer_state
 from dumpcli.rundir.layout import ADAPTER, OPTIMIZER, SCHEDULER_STATE
 from dumpcli.scheduler import Scheduler
 from dumpcli.train.batch import StepBatch
-from dumpcli.train.evaluate import EvalSet, evaluate
+from dumpcli.train.evaluate import evaluate
 from dumpcli.train.grpo import BatchSize, group_advantages, grpo_loss
+from dumpcli.train.metrics import per_distribution, reward_parts
 from dumpcli.train.rng import capture_rng_states, load_rng_states, restore_rng_states, rng_untouched, save_rng_states
 from dumpcli.train.setup import TrainingData, hf_progress_bars_off
 
@@ -100,6 +101,11 @@ class Trainer:
     def run(self) -> Any:
         """The run dir (dumpcli.rundir.RunDir) this trainer writes."""
         return self.writer.run
+
+    @property
+    def is_main_process(self) -> bool:
+        """One process, always the one that reports (the engine interface, dumpcli.engines)."""
+        return True
 
     # ------------------------------------------------------------ the step
 
@@ -208,7 +214,6 @@ class Trainer:
         lengths = mask.sum(dim=1).float()  # [N]
         ended = (torch.isin(rollout.completion_ids, self.eos_ids) & mask.bool()).any(dim=1)  # [N] stopped at EOS
         rew, adv = batch.rewards.numpy(), batch.learnability.detach().cpu().numpy()  # [N]
-        dist_of, slots = batch.distribution_of, batch.slots  # [N], [B]
         tokens = max(update["tokens"], 1.0)
         row: dict[str, Any] = {
             "step": self.step, "time": time.time(), "elapsed_s": round(self.elapsed_s, 3),
@@ -221,17 +226,10 @@ class Trainer:
             "completions/clipped_ratio": float((~ended).float().mean()),
             "tokens_per_second": float(lengths.sum()) / step_time, "step_time_s": round(step_time, 4),
         }
-        for part in sorted({p for r in batch.results for p in r.parts}):
-            row[f"rewards/{part}"] = float(np.mean([r.parts.get(part, 0.0) for r in batch.results]))
+        row.update(reward_parts(batch.results))
         row["scheduler"] = self.cfg.scheduler.name
-        row["distributions"] = {
-            name: {
-                "probability": float(batch.probabilities[j]), "prompts": int((slots == j).sum()),
-                "reward": float(rew[dist_of == j].mean()) if (slots == j).any() else None,
-                "abs_advantage": float(np.abs(adv[dist_of == j]).mean()) if (slots == j).any() else None,
-            }
-            for j, name in enumerate(self.names)
-        }
+        row["distributions"] = per_distribution(self.names, batch.probabilities, batch.slots, batch.distribution_of,
+                                                rew, adv)
         return row
 
     def _log_samples(self, batch: StepBatch) -> None:
@@ -251,10 +249,8 @@ class Trainer:
         import torch
 
         self.model.eval()
-        sets = [EvalSet(name, rows, self.data.rewards[j]) for j, (name, rows) in
-                enumerate(zip(self.names, self.data.test_rows)) if rows]
         with torch.no_grad(), rng_untouched():
-            result = evaluate(self.loaded, sets, self.cfg.grpo.max_new_tokens, self.cfg.run.eval_batch_size)
+            result = evaluate(self.loaded, self.data.eval_sets(), self.cfg.grpo.max_new_tokens, self.cfg.run.eval_batch_size)
         row = {"step": self.step, "time": time.time(), **result}
         self.writer.append_eval(row)
         for callback in self.on_eval:

@@ -29,6 +29,7 @@ from dumpcli.fsutil import cache_root
 from dumpcli.rewards import RewardFn, get_reward
 from dumpcli.rundir import RunDir, RunWriter, refuse_existing
 from dumpcli.scheduler import Distribution, Scheduler, build_scheduler
+from dumpcli.train.evaluate import EvalSet
 
 
 @dataclass
@@ -45,6 +46,10 @@ class TrainingData:
     @property
     def path(self) -> Path:
         return Path(self.record["path"])
+
+    def eval_sets(self) -> list[EvalSet]:
+        """The test rows of each distribution that has any, with its reward: what every evaluation runs."""
+        return [EvalSet(name, rows, self.rewards[j]) for j, (name, rows) in enumerate(zip(self.names, self.test_rows)) if rows]
 
 
 @contextlib.contextmanager
@@ -137,6 +142,26 @@ def default_run_dir(scheduler: str) -> str:
     return str(Path("runs") / f"{scheduler}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
+def resolve_run(cfg: TrainConfig, *, resume: bool, check_free: bool = True) -> tuple[TrainConfig, RunDir, Path | None]:
+    """(validated config with typed scheduler options and a run dir, the run dir, the checkpoint to resume or None).
+
+    A new run's dir must be free (`check_free`: only the process that creates it checks).
+    """
+    validate_config(cfg)
+    cfg = resolve_scheduler(cfg)  # config.yaml records every option, typed, defaults included
+    if cfg.run.out is None:
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, out=default_run_dir(cfg.scheduler.name)))
+    run = RunDir(Path(str(cfg.run.out)))
+    if not resume:
+        if check_free:
+            refuse_existing(run)
+        return cfg, run, None
+    checkpoint = run.latest_checkpoint()
+    if checkpoint is None:
+        raise DumpError(f"{run.path} has no complete checkpoint to resume from; start a new run with another --out")
+    return cfg, run, checkpoint
+
+
 def build_trainer(cfg: TrainConfig, *, resume: bool = False) -> Any:
     """Validate and load everything, then create the run dir, or reopen it at its newest checkpoint.
 
@@ -147,18 +172,7 @@ def build_trainer(cfg: TrainConfig, *, resume: bool = False) -> Any:
     from dumpcli.policy import load_policy
     from dumpcli.train.loop import Trainer
 
-    validate_config(cfg)
-    cfg = resolve_scheduler(cfg)  # config.yaml records every option, typed, defaults included
-    if cfg.run.out is None:
-        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, out=default_run_dir(cfg.scheduler.name)))
-    run = RunDir(Path(str(cfg.run.out)))
-    checkpoint = None
-    if resume:
-        checkpoint = run.latest_checkpoint()
-        if checkpoint is None:
-            raise DumpError(f"{run.path} has no complete checkpoint to resume from; start a new run with another --out")
-    else:
-        refuse_existing(run)
+    cfg, run, checkpoint = resolve_run(cfg, resume=resume)
     data = load_training_data(cfg.data)
     scheduler: Scheduler = build_scheduler(cfg.scheduler.name, data.distributions, cfg.run.seed, cfg.scheduler.options)
     seed_everything(cfg.run)

@@ -1,0 +1,416 @@
+"""`dump train --engine trl`: TRL's GRPOTrainer, with a dump scheduler choosing every prompt's distribution.
+
+    dump train --engine trl --config examples/configs/ladder-tiny.yaml --out runs/trl
+    torchrun --nproc_per_node 2 -m dumpcli train --engine trl ...      # several processes (gloo on CPU)
+    accelerate launch --config_file ds.yaml -m dumpcli train --engine trl --set trl.use_vllm=true ...
+
+What dump adds to TRL, in the order a step runs:
+- draw: `SchedulerSampler` (engines/trl_sampler.py) replaces TRL's RepeatSampler with the same layout;
+- reward: each distribution's registered reward scores prefill + completion (`_DumpReward`);
+- scheduler update: right after TRL computed the advantages of a round, every rank gathers all
+  ranks' completions (distribution, reward, advantage) and updates its scheduler with all of them,
+  so the schedulers of all ranks stay equal and draw alike;
+- log / evaluate / checkpoint: `RunDirCallback` writes the run dir through dumpcli.rundir.RunWriter on
+  the main process: the same metrics rows, evaluations, samples and checkpoints as `--engine dump`.
+The config maps to trl.GRPOConfig through one table (engines/trl_args.py). docs/engines.md compares both engines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+import typing
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dumpcli.config import TrainConfig
+from dumpcli.errors import DumpError
+from dumpcli.fsutil import atomic_write_json
+from dumpcli.rundir import RunDir, RunWriter, read_trainer_state
+from dumpcli.rundir.layout import ADAPTER, SCHEDULER_STATE, TRL_CHECKPOINT, TRL_STAGING
+from dumpcli.scheduler import Scheduler, build_scheduler
+from dumpcli.train.setup import TrainingData, hf_progress_bars_off, load_training_data, resolve_run, seed_everything
+from dumpcli.values import coerce, type_name
+
+try:
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+except ImportError as e:  # the core never needs TRL; this engine does
+    raise DumpError(f"--engine trl needs TRL ({e.name} is missing): pip install 'dumpcli[trl]'") from None
+
+import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
+
+from dumpcli.engines.trl_args import grpo_config_kwargs
+from dumpcli.engines.trl_sampler import Draw, SchedulerSampler
+from dumpcli.train.grpo import group_advantages
+from dumpcli.train.metrics import per_distribution, reward_parts
+
+StepCallback = typing.Callable[[Any, dict[str, Any]], None]
+
+
+@dataclass
+class Round:
+    """One generation round, gathered from every rank, in the global completion order."""
+
+    draw: Draw
+    distribution: np.ndarray  # int64 [N]
+    rewards: np.ndarray  # float64 [N]
+    advantages: np.ndarray  # float64 [N]: what TRL's loss uses
+    learnability: np.ndarray  # float64 [N]: the normalised advantages the scheduler was updated with
+    lengths: np.ndarray  # [N] completion tokens
+    ended: np.ndarray  # bool [N] stopped at EOS
+    results: list[Any]  # [N] RewardResult
+    samples: list[dict[str, Any]]  # the first completion of the first run.samples_per_step prompts
+
+
+class _DumpReward:
+    """TRL reward function: each completion scored by its distribution's dump reward (prefill + completion)."""
+
+    __name__ = "dump_reward"  # TRL logs rewards/<name>/mean
+
+    def __init__(self, data: TrainingData) -> None:
+        self.data, self.results = data, []
+
+    def __call__(self, completions: list[str], prefill: list[str], answer: list[str], distribution: list[int],
+                 **_: Any) -> list[float]:
+        self.results = [self.data.rewards[j](p + c, a) for c, p, a, j in zip(completions, prefill, answer, distribution)]
+        return [r.reward for r in self.results]
+
+
+class DumpGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer whose prompts come from a dump scheduler, updated after every generation round."""
+
+    def __init__(self, *args: Any, dump_sampler: SchedulerSampler, dump_reward: _DumpReward, eos_ids: list[int],
+                 samples_per_step: int, learn_from_trl: bool, **kwargs: Any) -> None:
+        super().__init__(*args, reward_funcs=[dump_reward], **kwargs)
+        self.dump_sampler, self.dump_reward, self.samples_per_step = dump_sampler, dump_reward, samples_per_step
+        self.eos_ids = torch.tensor(eos_ids)
+        self.learn_from_trl = learn_from_trl  # TRL's advantages are the normalised ones (scale_rewards group)
+        self.rounds: deque[Round] = deque()  # generated, not yet logged
+        self.rng_checkpoint: str | None = None  # set on resume: RNG states to restore before the first generation
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self.dump_sampler.scheduler
+
+    def _get_train_sampler(self, dataset: Any = None) -> SchedulerSampler:
+        return self.dump_sampler
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        if not self.model.training:  # TRL's own evaluation loop (dump evaluates in RunDirCallback)
+            return super()._generate_and_score_completions(inputs)
+        if self.rng_checkpoint is not None:
+            # Sampling continues from the RNG states saved with the checkpoint, whatever the loader drew meanwhile.
+            self._load_rng_state(self.rng_checkpoint)
+            self.rng_checkpoint = None
+        draw = self.dump_sampler.take()
+        output = super()._generate_and_score_completions(inputs)
+        everything = gather_object(self._local_records(inputs, output))  # every rank's completions, in rank order
+        rnd = self._round(draw, everything)
+        # Scheduler update: all ranks, all completions, so every rank's scheduler stays the same
+        self.scheduler.update(rnd.distribution, rnd.learnability, rnd.rewards)
+        self.dump_sampler.updates += 1
+        self.rounds.append(rnd)
+        return output
+
+    def _local_records(self, inputs: list[dict[str, Any]], output: dict[str, Any]) -> list[dict[str, Any]]:
+        mask = output["completion_mask"]  # [n, C]
+        ended = (torch.isin(output["completion_ids"], self.eos_ids.to(mask.device)) & mask.bool()).any(dim=1)  # [n]
+        first = self.accelerator.process_index * len(inputs)  # global index of this rank's first completion
+        g, texts = self.num_generations, self.processing_class.batch_decode(
+            [ids[: int(n)] for ids, n in zip(output["completion_ids"], mask.sum(1))], skip_special_tokens=True)
+        records = []
+        for i, (x, result, adv, length, stop) in enumerate(zip(inputs, self.dump_reward.results, output["advantages"].tolist(),
+                                                                 mask.sum(1).tolist(), ended.tolist())):
+            sample = (first + i) % g == 0 and (first + i) // g < self.samples_per_step
+            records.append({"distribution": int(x["distribution"]), "result": result, "advantage": adv, "length": length,
+                            "ended": stop, "sample": {"id": x["id"], "prefill": x["prefill"], "answer": x["answer"],
+                                                      "completion": texts[i]} if sample else None})
+        return records
+
+    def _round(self, draw: Draw, records: list[dict[str, Any]]) -> Round:
+        distribution = np.array([r["distribution"] for r in records], dtype=np.int64)  # [N]
+        if not np.array_equal(distribution, np.repeat(draw.slots, self.num_generations)):
+            raise RuntimeError(f"TRL trained on distributions {distribution.tolist()} but the scheduler drew {draw.slots} "
+                               "(each repeated num_generations times): has TRL's sampler layout changed?")
+        rewards = np.array([r["result"].reward for r in records], dtype=np.float64)  # [N]
+        advantages = np.array([r["advantage"] for r in records], dtype=np.float64)  # [N]
+        learnability = advantages if self.learn_from_trl else group_advantages(
+            torch.tensor(rewards, dtype=torch.float32), self.num_generations)[0].double().numpy()  # [N]
+        samples = [{**r["sample"], "distribution": r["distribution"], "reward": r["result"].reward,
+                    "correct": r["result"].correct, "advantage": r["advantage"]} for r in records if r["sample"] is not None]
+        return Round(draw, distribution, rewards, advantages, learnability, np.array([r["length"] for r in records]),
+                     np.array([r["ended"] for r in records]), [r["result"] for r in records], samples)
+
+
+# ---------------------------------------------------------------- the run dir
+
+
+class RunDirCallback(TrainerCallback):
+    """Writes the run dir on the main process: metrics and samples per step, evaluations, checkpoints."""
+
+    def __init__(self, engine: TRLEngine) -> None:
+        self.engine, self.logs, self.started = engine, [], None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if state.global_step == 0 and self.engine.cfg.run.eval_at_start:
+            self.engine.evaluate()
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self.started is None:
+            self.started = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        step, done = divmod(state.global_step, self.engine.cfg.grpo.num_iterations)
+        every = self.engine.cfg.run.save_every
+        control.should_save = not done and ((every and step % every == 0) or step == self.engine.cfg.grpo.steps)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kw: Any) -> None:
+        if not logs or "loss" not in logs:
+            return  # the end-of-training summary
+        self.logs.append(logs)
+        if state.global_step % self.engine.cfg.grpo.num_iterations:
+            return  # a dump step is num_iterations TRL optimizer steps on one generation round
+        step_time, self.started = time.perf_counter() - self.started, None
+        self.engine.end_step(self.engine.trainer.rounds.popleft(), self.logs, step_time)
+        self.logs = []
+
+    def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self.engine.save_checkpoint(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+
+
+@dataclass
+class TRLEngine:
+    """What `dump train` drives (the engine interface of dumpcli.engines), around a DumpGRPOTrainer."""
+
+    cfg: TrainConfig
+    data: TrainingData
+    run: RunDir
+    writer: RunWriter | None  # None on every process but the main one
+    loaded: Any  # dumpcli.policy.LoadedModel: the policy before TRL wrapped it
+    checkpoint: Path | None = None  # the checkpoint resumed from
+    step: int = 0
+    elapsed_s: float = 0.0
+    on_step: list[StepCallback] = field(default_factory=list)
+    on_eval: list[StepCallback] = field(default_factory=list)
+    trainer: DumpGRPOTrainer = field(init=False)
+
+    @property
+    def names(self) -> list[str]:
+        return self.data.names
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self.trainer.scheduler
+
+    @property
+    def is_main_process(self) -> bool:
+        return self.trainer.accelerator.is_main_process
+
+    def fit(self) -> None:
+        from dumpcli.train.loop import TrainingInterrupted
+
+        resume = str(self.checkpoint / TRL_CHECKPOINT) if self.checkpoint is not None else None
+        self.trainer.rng_checkpoint = resume
+        try:
+            with hf_progress_bars_off():
+                self.trainer.train(resume_from_checkpoint=resume)
+        except KeyboardInterrupt:  # TRL cannot roll back a step: the newest checkpoint is where to resume
+            raise TrainingInterrupted(self.step, self.run.latest_checkpoint()) from None
+
+    def end_step(self, rnd: Round, logs: list[dict[str, float]], step_time: float) -> None:
+        """Log step `self.step + 1` (every process keeps count; the main one writes)."""
+        self.step, self.elapsed_s = self.step + 1, self.elapsed_s + step_time
+        if self.writer is not None:
+            row = self._metrics_row(rnd, logs, step_time)
+            self.writer.append_metrics(row)
+            for s in rnd.samples:  # the keys of dumpcli.train.loop.Trainer._log_samples
+                self.writer.append_sample({"step": self.step, "id": s["id"], "distribution": self.names[s["distribution"]],
+                                           "prefill": s["prefill"], "completion": s["completion"], "answer": s["answer"],
+                                           "reward": s["reward"], "correct": s["correct"], "advantage": s["advantage"]})
+            for callback in self.on_step:
+                callback(self, row)
+        every = self.cfg.run.eval_every
+        if (every and self.step % every == 0) or self.step == self.cfg.grpo.steps:
+            self.evaluate()
+
+    def _metrics_row(self, rnd: Round, logs: list[dict[str, float]], step_time: float) -> dict[str, Any]:
+        """The metrics.jsonl row, key for key as dumpcli.train.loop.Trainer._metrics_row (docs/formats.md).
+
+        Rewards, group statistics, lengths and the per-distribution block are computed here from the
+        gathered round; loss, KL, clip ratio, grad norm and learning rate are TRL's (mean over
+        num_iterations optimizer steps).
+        """
+        g = self.cfg.grpo
+        group_std = group_advantages(torch.tensor(rnd.rewards), g.num_generations)[1].numpy()  # [B]
+
+        def trl(key: str) -> float | None:
+            values = [log[key] for log in logs if log.get(key) is not None]
+            return float(np.mean(values)) if values else None
+
+        row: dict[str, Any] = {
+            "step": self.step, "time": time.time(), "elapsed_s": round(self.elapsed_s, 3),
+            "loss": trl("loss"), "reward": float(rnd.rewards.mean()), "reward_std": float(group_std.mean()),
+            "frac_reward_zero_std": float((group_std < 1e-6).mean()),
+            "kl": trl("kl") if g.beta > 0 else None, "clip_ratio": trl("clip_ratio/region_mean"),
+            "grad_norm": trl("grad_norm"), "learning_rate": trl("learning_rate"),
+            "completions/mean_length": float(rnd.lengths.mean()),
+            "completions/clipped_ratio": float((~rnd.ended).mean()),
+            "tokens_per_second": float(rnd.lengths.sum()) / step_time, "step_time_s": round(step_time, 4),
+            **reward_parts(rnd.results), "scheduler": self.cfg.scheduler.name,
+        }
+        row["distributions"] = per_distribution(self.names, np.array(rnd.draw.probabilities), np.array(rnd.draw.slots),
+                                                rnd.distribution, rnd.rewards, rnd.learnability)
+        return row
+
+    def evaluate(self) -> None:
+        """Greedy evaluation on the main process (the others wait), appended to eval.jsonl."""
+        from dumpcli.train.evaluate import evaluate
+        from dumpcli.train.rng import rng_untouched
+
+        accelerator = self.trainer.accelerator
+        if self.writer is not None:
+            loaded = dataclasses.replace(self.loaded, model=accelerator.unwrap_model(self.trainer.model))
+            with torch.no_grad(), rng_untouched():
+                result = evaluate(loaded, self.data.eval_sets(), self.cfg.grpo.max_new_tokens, self.cfg.run.eval_batch_size)
+            row = {"step": self.step, "time": time.time(), **result}
+            self.writer.append_eval(row)
+            for callback in self.on_eval:
+                callback(self, row)
+        accelerator.wait_for_everyone()
+
+    def save_checkpoint(self, trl_checkpoint: Path) -> None:
+        """checkpoints/step-N: TRL's checkpoint moved in as trl/, plus the adapter, scheduler and sampler state."""
+        from dumpcli.policy import save_adapter
+
+        accelerator = self.trainer.accelerator
+        accelerator.wait_for_everyone()  # every rank has written its RNG state into TRL's checkpoint
+        if self.writer is not None:
+            def contents(tmp: Path) -> None:
+                shutil.move(str(trl_checkpoint), tmp / TRL_CHECKPOINT)
+                with hf_progress_bars_off():
+                    save_adapter(accelerator.unwrap_model(self.trainer.model), tmp / ADAPTER)
+                atomic_write_json(tmp / SCHEDULER_STATE, self.scheduler.state_dict())
+
+            state = {"engine": "trl", "elapsed_s": self.elapsed_s, "sampler": self.trainer.dump_sampler.state_dict(),
+                     "scheduler": self.cfg.scheduler.name, "time": time.time()}
+            self.writer.write_checkpoint(self.step, contents, state)
+            self.writer.prune_checkpoints(self.cfg.run.keep_checkpoints)
+        accelerator.wait_for_everyone()
+
+
+# ---------------------------------------------------------------- building it
+
+
+def build_trl_trainer(cfg: TrainConfig, *, resume: bool = False) -> TRLEngine:
+    """Validate, load data, scheduler and model, then create (main process) or reopen the run dir."""
+    from dumpcli.policy import load_policy, render_prompts
+    from dumpcli.policy.generation import eos_token_ids
+
+    # torchrun / accelerate launch: the process group, from the environment; on CPU accelerate
+    # forms one (gloo) only when asked for the CPU explicitly.
+    state = PartialState(cpu=cfg.model.device == "cpu" or not torch.cuda.is_available())
+    main = state.is_main_process
+    cfg, run, checkpoint = resolve_run(cfg, resume=resume, check_free=main)
+    staging = run.checkpoints_dir / TRL_STAGING
+    args = _grpo_config(cfg, state.num_processes, str(staging))
+    data = load_training_data(cfg.data)
+    scheduler = build_scheduler(cfg.scheduler.name, data.distributions, cfg.run.seed, cfg.scheduler.options)
+    seed_everything(cfg.run)
+    with hf_progress_bars_off():
+        loaded = load_policy(cfg.model, cfg.run.seed)
+    sizes = [len(rows) for rows in data.train_rows]
+    g = cfg.grpo
+    sampler = SchedulerSampler(scheduler, [int(x) for x in np.cumsum([0, *sizes[:-1]])], sizes, g.batch_size,
+                               g.num_generations, g.num_iterations * args.steps_per_generation, g.steps, cfg.run.seed)
+    engine = TRLEngine(cfg, data, run, None, loaded, checkpoint)
+    if checkpoint is not None:
+        saved = read_trainer_state(checkpoint)
+        if saved.get("engine") != "trl":
+            raise DumpError(f"{checkpoint} was not written by --engine trl; resume it with the engine that wrote it")
+        scheduler.load_state_dict(_read_json(checkpoint / SCHEDULER_STATE))
+        sampler.load_state_dict(saved["sampler"])
+        engine.step, engine.elapsed_s = int(saved["step"]), float(saved["elapsed_s"])
+    reward = _DumpReward(data)
+    try:
+        with hf_progress_bars_off():
+            engine.trainer = DumpGRPOTrainer(
+                model=loaded.model, args=args, train_dataset=_dataset(data, loaded.tokenizer, render_prompts),
+                processing_class=loaded.tokenizer, callbacks=[RunDirCallback(engine)], dump_sampler=sampler,
+                dump_reward=reward, eos_ids=eos_token_ids(loaded), samples_per_step=cfg.run.samples_per_step,
+                learn_from_trl=g.scale_rewards)
+    finally:  # the trainer makes its output dir; a new run dir is created below, whole, or not at all
+        if checkpoint is None and main:
+            _remove_empty(staging, run.checkpoints_dir, run.path)
+    _quiet(engine.trainer)
+    if main:
+        engine.writer = RunWriter.reopen(run, engine.step) if checkpoint is not None else RunWriter.create(run.path, cfg, data.record)
+    state.wait_for_everyone()
+    return engine
+
+
+def _grpo_config(cfg: TrainConfig, world: int, output_dir: str) -> GRPOConfig:
+    kwargs = grpo_config_kwargs(cfg, world, output_dir)
+    known = {f.name: f for f in dataclasses.fields(GRPOConfig)}
+    if "activation_checkpointing" in known:  # transformers >= 5.x's name; gradient_checkpointing warns
+        kwargs["activation_checkpointing"] = kwargs.pop("gradient_checkpointing")
+    if not torch.cuda.is_available():  # model.device auto = the CPU here
+        kwargs.update(use_cpu=True, dataloader_pin_memory=False)  # nothing to pin to; torch warns otherwise
+    hints = typing.get_type_hints(GRPOConfig)
+    for key, value in cfg.trl.args.items():
+        if key not in known:
+            raise DumpError(f"trl.args.{key} is not a trl.GRPOConfig field (TRL {_trl_version()}); see `python -c 'import trl; help(trl.GRPOConfig)'`")
+        try:
+            kwargs[key] = coerce(value, hints[key])
+        except (TypeError, ValueError) as e:
+            raise DumpError(f"trl.args.{key} must be {type_name(hints[key])}, got {value!r}") from e
+    try:
+        return GRPOConfig(**kwargs)
+    except ValueError as e:  # TRL's own checks (vLLM without vllm installed, ...): its message, one line
+        raise DumpError(f"TRL refused the config: {str(e).splitlines()[0]}") from None
+
+
+def _dataset(data: TrainingData, tokenizer: Any, render_prompts: Any) -> Any:
+    """Every distribution's train rows, distribution after distribution (the sampler's offsets), as TRL text prompts."""
+    from datasets import Dataset
+
+    rows = [(j, r) for j, rows in enumerate(data.train_rows) for r in rows]
+    texts = render_prompts(tokenizer, [r["prompt"] for _, r in rows], [r["prefill"] for _, r in rows])
+    return Dataset.from_dict({"prompt": texts, "prefill": [r["prefill"] for _, r in rows],
+                              "answer": [r["answer"] for _, r in rows], "distribution": [j for j, _ in rows],
+                              "id": [r["id"] for _, r in rows]})
+
+
+def _quiet(trainer: Any) -> None:
+    """transformers prints every log dict to stdout when its progress bar is off; dump's display reports instead."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for callback in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(callback)
+
+
+def _remove_empty(*folders: Path) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # missing or not empty
+            return
+
+
+def _read_json(path: Path) -> Any:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _trl_version() -> str:
+    import trl
+
+    return trl.__version__
