@@ -75,7 +75,7 @@ def test_a_trl_run_writes_the_run_dir_dump_writes(ucb: tuple[Path, dict[str, Any
     assert [m["step"] for m in read_jsonl(run / "metrics.jsonl")] == [1, 2, 3, 4]
     assert [e["step"] for e in read_jsonl(run / "eval.jsonl")] == [0, 4]
     assert {s["step"] for s in read_jsonl(run / "samples.jsonl")} == {1, 2, 3, 4}
-    assert sorted(p.name for p in (run / "checkpoints").iterdir() if not p.name.startswith(".")) == ["step-000002", "step-000004"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000002", "step-000004"]
     checkpoint = run / "checkpoints" / "step-000004"
     assert {"adapter", "scheduler.json", "trl", "trainer_state.json"} <= {p.name for p in checkpoint.iterdir()}
     assert yaml.safe_load((run / "config.yaml").read_text())["run"]["engine"] == "trl"
@@ -115,6 +115,17 @@ def test_dump_inspect_and_eval_read_a_trl_run(ucb: tuple[Path, dict[str, Any]], 
     assert sum(d["prompts"] for d in summary["distributions"]) == STEPS * B
     assert main(["eval", "--run", str(run), "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)["distributions"]) == set(NAMES)
+
+
+def test_a_key_trl_cannot_honour_stops_with_one_line_and_writes_nothing(
+        ladder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    argv = ["train", "--engine", "trl", "--model", "tiny-random", "--data", str(ladder), "--out", str(out),
+            "--set", "grpo.advantage_eps=1e-6"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dump: error: grpo.advantage_eps=1e-06 has no TRL equivalent") and err.count("\n") == 1
+    assert not out.exists()
 
 
 def test_sequential_order_puts_every_prompt_on_the_named_distribution_one_round_late(

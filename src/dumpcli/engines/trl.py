@@ -185,6 +185,10 @@ class RunDirCallback(TrainerCallback):
     def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         self.engine.save_checkpoint(Path(args.output_dir) / f"checkpoint-{state.global_step}")
 
+    def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self.engine.writer is not None:  # TRL's staging dir: only its model card is left in it
+            shutil.rmtree(args.output_dir, ignore_errors=True)
+
 
 @dataclass
 class TRLEngine:
