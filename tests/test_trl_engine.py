@@ -33,7 +33,7 @@ METRIC_KEYS = {  # as tests/test_train.py expects of --engine dump
 }
 NAMES = ["reverse-1", "reverse-2", "reverse-3"]
 B, G, STEPS = 3, 4, 4
-DRAW_LAG = 1  # TRL's loader asks for round t+1 before round t's update: the measured lag (docs/engines.md)
+DRAW_LAG = 1  # num_iterations 1: the loader asks for round t+1 before round t's update (docs/engines.md)
 PROBE = Path(__file__).with_name("trl_probe.py")
 
 
@@ -42,11 +42,12 @@ def ladder(make_ladder: Callable[..., Path]) -> Path:
     return make_ladder(seed=1, lengths="1-3", train=40, test=6)
 
 
-def write_config(path: Path, data: Path, out: Path, scheduler: str, options: dict[str, Any], **run: Any) -> Path:
+def write_config(path: Path, data: Path, out: Path, scheduler: str, options: dict[str, Any],
+                 grpo: dict[str, Any] | None = None, **run: Any) -> Path:
     config = {
         "model": {"name": "tiny-random", "lora": False},
         "data": {"path": str(data), "eval_rows": 3},
-        "grpo": {"steps": STEPS, "batch_size": B, "num_generations": G, "max_new_tokens": 4, "lr": 1e-3},
+        "grpo": {"steps": STEPS, "batch_size": B, "num_generations": G, "max_new_tokens": 4, "lr": 1e-3, **(grpo or {})},
         "scheduler": {"name": scheduler, "options": options},
         "run": {"out": str(out), "engine": "trl", "threads": 1, "save_every": 2, "progress": False, **run},
     }
@@ -128,19 +129,21 @@ def test_a_key_trl_cannot_honour_stops_with_one_line_and_writes_nothing(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("num_iterations", [1, 2])
 def test_sequential_order_puts_every_prompt_on_the_named_distribution_one_round_late(
-        ladder: Path, tmp_path: Path) -> None:
+        ladder: Path, tmp_path: Path, num_iterations: int) -> None:
     # steps=1: the sequential scheduler moves on after every update, so each round's distribution
     # says how many updates its draw had seen: the lag between update and draw, measured.
     order = ["reverse-3", "reverse-1", "reverse-2"]
     config = write_config(tmp_path / "seq.yaml", ladder, tmp_path / "run", "sequential",
-                          {"order": ",".join(order), "steps": 1}, eval_at_start=False)
+                          {"order": ",".join(order), "steps": 1}, {"num_iterations": num_iterations}, eval_at_start=False)
     probe = train_and_record(config, tmp_path / "probe")
+    lag = DRAW_LAG if num_iterations == 1 else 0
     drawn = [[name for name, d in row["distributions"].items() for _ in range(d["prompts"])]
              for row in read_jsonl(tmp_path / "run" / "metrics.jsonl")]
-    expected = [order[min(max(step - 1 - DRAW_LAG, 0), len(order) - 1)] for step in range(1, STEPS + 1)]
-    assert drawn == [[name] * B for name in expected]  # ["reverse-3"] x 2, then one per round
-    assert [d["round"] - 1 - d["updates_seen"] for d in probe["draws"]][1:] == [DRAW_LAG] * (STEPS - 1)
+    expected = [order[min(max(step - 1 - lag, 0), len(order) - 1)] for step in range(1, STEPS + 1)]
+    assert drawn == [[name] * B for name in expected]  # lag 1: ["reverse-3"] x 2, then one per round
+    assert [d["round"] - 1 - d["updates_seen"] for d in probe["draws"]][1:] == [lag] * (STEPS - 1)
 
 
 def test_kill_9_then_resume_logs_what_the_uninterrupted_run_logged(
@@ -165,6 +168,7 @@ def test_two_ranks_draw_alike_update_alike_and_log_every_prompt(ladder: Path, tm
     ranks = [json.loads((tmp_path / "probe" / f"rank-{r}.json").read_text()) for r in (0, 1)]
     assert [d["slots"] for d in ranks[0]["draws"]] == [d["slots"] for d in ranks[1]["draws"]]
     assert ranks[0]["scheduler"] == ranks[1]["scheduler"]
+    assert [d["round"] - 1 - d["updates_seen"] for d in ranks[0]["draws"]][1:] == [DRAW_LAG] * (STEPS - 1)
     # Each rank trained on its own half of every round; the logged prompt counts are both halves together.
     rows = read_jsonl(run / "metrics.jsonl")
     assert len(rows) == STEPS

@@ -11,8 +11,11 @@ Every process iterates the same sampler and accelerate hands each one its slice,
 scheduler states (dumpcli.engines.trl updates every rank with the gathered advantages) every
 rank draws the same rounds.
 
-The loader asks before the previous round was trained (accelerate's DataLoaderShard prefetches a
-batch), so a draw sees one update fewer than `--engine dump`'s (docs/engines.md, tests/test_trl_engine.py).
+accelerate's DataLoaderShard iterates one batch ahead, so with num_iterations 1 (a round is one
+optimizer step, whose batches transformers fetches before it starts) round t+1 is drawn before
+round t's update: a lag of one round behind `--engine dump`. With num_iterations >= 2 the look-ahead
+falls on a repeat of the same round and the draw sees every update: lag 0. Both are measured in
+tests/test_trl_engine.py (docs/engines.md).
 Draws made but not yet trained are `pending`; a checkpoint keeps them, and a resumed sampler
 yields them again before drawing anew, so a resumed run draws exactly what the uninterrupted one did.
 """
