@@ -64,3 +64,14 @@ def test_the_trl_section_needs_the_trl_engine() -> None:
 def test_an_unknown_engine_lists_the_known_ones() -> None:
     with pytest.raises(DumpError, match="run.engine 'deepspeed' is unknown; allowed: dump, trl"):
         validate_config(apply_sets(TrainConfig(), ["run.engine=deepspeed"]))
+
+
+def test_docs_engines_lists_every_mapped_key_and_field() -> None:
+    from pathlib import Path
+
+    from dumpcli.engines.trl_args import TABLE
+
+    text = (Path(__file__).parents[1] / "docs" / "engines.md").read_text()
+    missing = [f"{row.key} -> {row.field}" for row in TABLE if f"`{row.key}`" not in text or f"`{row.field}`" not in text
+               and f"{row.field}" != row.key.split(".")[1]]
+    assert missing == []
