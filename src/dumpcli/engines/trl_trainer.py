@@ -95,16 +95,16 @@ class DumpGRPOTrainer(GRPOTrainer):
     def _local_records(self, inputs: list[dict[str, Any]], output: dict[str, Any]) -> list[dict[str, Any]]:
         mask = output["completion_mask"]  # [n, C]
         ended = (torch.isin(output["completion_ids"], self.eos_ids.to(mask.device)) & mask.bool()).any(dim=1)  # [n]
-        first = self.accelerator.process_index * len(inputs)  # global index of this rank's first completion
-        g, texts = self.num_generations, self.processing_class.batch_decode(
-            [ids[: int(n)] for ids, n in zip(output["completion_ids"], mask.sum(1))], skip_special_tokens=True)
+        first, g = self.accelerator.process_index * len(inputs), self.num_generations  # this rank's first completion
         records = []
         for i, (x, result, adv, length, stop) in enumerate(zip(inputs, self.dump_reward.results, output["advantages"].tolist(),
                                                                  mask.sum(1).tolist(), ended.tolist())):
-            sample = (first + i) % g == 0 and (first + i) // g < self.samples_per_step
+            sample = None
+            if (first + i) % g == 0 and (first + i) // g < self.samples_per_step:  # samples.jsonl, as --engine dump
+                text = self.processing_class.decode(output["completion_ids"][i][:length], skip_special_tokens=True)
+                sample = {"id": x["id"], "prefill": x["prefill"], "answer": x["answer"], "completion": text}
             records.append({"distribution": int(x["distribution"]), "result": result, "advantage": adv, "length": length,
-                            "ended": stop, "sample": {"id": x["id"], "prefill": x["prefill"], "answer": x["answer"],
-                                                      "completion": texts[i]} if sample else None})
+                            "ended": stop, "sample": sample})
         return records
 
     def _round(self, draw: Draw, records: list[dict[str, Any]]) -> Round:
