@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+import numpy as np
+
+from dumpcli.data.dataset import load_dataset_dir
 from dumpcli.errors import DumpError
 from dumpcli.fsutil import read_jsonl
+from dumpcli.inspect.summary import curve_auc, eval_mean_curve
 from dumpcli.output import human_console
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,36 +55,23 @@ def run_name(scheduler: str, seed: int) -> str:
 
 
 def hardest_distributions(data_dir: Path) -> list[str]:
-    """Names of the distributions with the largest difficulty in the dataset manifest."""
-    manifest = yaml.safe_load((data_dir / "dataset.yaml").read_text())
-    dists = manifest["distributions"]
-    top = max(float(d["difficulty"]) for d in dists)
-    return [d["name"] for d in dists if float(d["difficulty"]) == top]
-
-
-def mean_reward_curve(eval_rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, float]]:
-    """(step, unweighted mean over distributions of the eval reward), one point per evaluation."""
-    curve = []
-    for row in eval_rows:
-        rewards = [d["reward"] for d in row["distributions"].values()]
-        curve.append((int(row["step"]), sum(rewards) / len(rewards)))
-    return curve
+    """Names of the distributions with the largest difficulty in the dataset dir."""
+    dists = load_dataset_dir(data_dir).distributions
+    top = max(d.difficulty for d in dists)
+    return [d.name for d in dists if d.difficulty == top]
 
 
 def summarize_run(
     scheduler: str, seed: int, eval_rows: Sequence[Mapping[str, Any]], hardest: Sequence[str],
     target: float, wall_s: float,
 ) -> RunSummary:
-    curve = mean_reward_curve(eval_rows)
+    curve = eval_mean_curve(list(eval_rows))
     if not curve:
         raise DumpError(f"run {run_name(scheduler, seed)} has no evaluations; set run.eval_every below the step budget")
     reached = [step for step, reward in curve if reward >= target]
     steps, rewards = zip(*curve)
-    if len(curve) > 1:
-        area = sum((steps[i + 1] - steps[i]) * (rewards[i] + rewards[i + 1]) / 2 for i in range(len(curve) - 1))
-        auc = area / (steps[-1] - steps[0])  # normalised by the span: a mean reward, comparable across budgets
-    else:
-        auc = rewards[0]
+    # AUC as area per step (a mean reward, comparable across budgets): the one definition inspect uses too
+    auc = curve_auc(np.array(steps), np.array(rewards))[1]
     last = eval_rows[-1]["distributions"]
     final_hardest = sum(last[name]["reward"] for name in hardest) / len(hardest)
     return RunSummary(

@@ -4,13 +4,13 @@
     .venv/bin/python benchmarks/step_time.py --models tiny-random --steps 3 --json
     .venv/bin/python benchmarks/step_time.py --models smollm2-135m --batch-size 4 --max-new-tokens 32
 
-Both sides get the same model weights (loaded by dump's loader), the same LoRA config, prompts
+Both sides train the same LoRA-wrapped model (dump's loader builds it; TRL gets the PeftModel), prompts
 from the same dataset (the cpu-demo recipe, rendered with the chat template and prefill), the
 same batch, group size, completion length, micro-batch, optimizer settings and thread count.
 TRL runs with gradient checkpointing off (its default is on) and loss_type grpo, like dump.
 Each side runs in its own subprocess, one after the other, so peak RSS (ru_maxrss) is its own.
 The first step is a warm-up; the reported step time is the median of the rest. Needs the
-`bench` extra (trl).
+`bench` extra (trl). The two sides' code is benchmarks/grpo_compare.py, shared with gpu_check.py.
 """
 
 from __future__ import annotations
@@ -18,14 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 DEFAULT_SHAPES = {  # prompts x completions x new tokens per model: a few seconds and a few minutes on 2 threads
@@ -52,23 +48,8 @@ class Setup:
         return self.batch_size * self.num_generations
 
 
-def current_rss_mb() -> float:
-    """Resident memory now (Linux /proc), in MiB; 0 where /proc is missing."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
-
-
-def train_config(setup: Setup, out: str) -> Any:
-    from dumpcli.config import DataConfig, GRPOConfig, RunConfig, TrainConfig
-    from dumpcli.config import ModelConfig
+def train_config(setup: Setup) -> Any:
+    from dumpcli.config import DataConfig, GRPOConfig, ModelConfig, RunConfig, TrainConfig
 
     return TrainConfig(
         model=ModelConfig(name=setup.model, lora_r=setup.lora_r, lora_alpha=setup.lora_alpha, dtype="float32"),
@@ -77,108 +58,19 @@ def train_config(setup: Setup, out: str) -> Any:
             steps=setup.steps + 1, batch_size=setup.batch_size, num_generations=setup.num_generations,
             max_new_tokens=setup.max_new_tokens, micro_batch_size=setup.micro_batch_size,
         ),
-        run=RunConfig(out=out, seed=setup.seed, eval_at_start=False, progress=False, threads=setup.threads),
+        run=RunConfig(seed=setup.seed, eval_at_start=False, progress=False, threads=setup.threads),
     )
 
 
-def run_ours(setup: Setup) -> dict[str, Any]:
-    from dumpcli.train.setup import build_trainer
-
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = build_trainer(train_config(setup, str(Path(tmp) / "run")))
-        setup_rss = current_rss_mb()
-        times, lengths = [], []
-        for _ in range(setup.steps + 1):
-            started = time.perf_counter()
-            metrics = trainer.train_step()
-            times.append(time.perf_counter() - started)
-            lengths.append(metrics["completions/mean_length"])
-    return {"step_times_s": times, "mean_lengths": lengths, "setup_rss_mb": setup_rss}
-
-
-def trl_dataset(setup: Setup, tokenizer: Any) -> Any:
-    """The cpu-demo train rows as TRL plain-text prompts: chat template + prefill, as dump renders them."""
-    from datasets import Dataset
-
-    from dumpcli.policy import render_prompts
-    from dumpcli.train.setup import resolve_dataset
-
-    rows = resolve_dataset(train_config(setup, "unused")).rows("train")
-    texts = render_prompts(tokenizer, [r["prompt"] for r in rows], [r["prefill"] for r in rows])
-    return Dataset.from_dict({
-        "prompt": texts,
-        "prefill": [r["prefill"] for r in rows],
-        "answer": [r["answer"] for r in rows],
-        "distribution": [r["distribution"] for r in rows],
-    })
-
-
-def trl_reward(dataset_dir_rewards: dict[str, Any]):
-    """TRL reward function calling dump's registered reward of each row's distribution."""
-
-    def reward(prompts: list[str], completions: list[str], prefill: list[str], answer: list[str],
-               distribution: list[str], **_: Any) -> list[float]:
-        return [dataset_dir_rewards[d](p + c, a).reward for c, p, a, d in zip(completions, prefill, answer, distribution)]
-
-    return reward
-
-
-def run_trl(setup: Setup) -> dict[str, Any]:
-    import torch
-    from peft import LoraConfig
-    from transformers import TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
-
-    from dumpcli.config import ModelConfig
-    from dumpcli.policy import default_lora_targets, load_policy
-    from dumpcli.rewards import get_reward
-    from dumpcli.train.setup import resolve_dataset
-
-    if setup.threads:
-        torch.set_num_threads(setup.threads)
-    loaded = load_policy(ModelConfig(name=setup.model, lora=False, dtype="float32"), setup.seed)
-    dataset_dir = resolve_dataset(train_config(setup, "unused"))
-    rewards = {d.name: get_reward(d.reward) for d in dataset_dir.distributions}
-    times: list[float] = []
-    lengths: list[float] = []
-
-    class StepTimer(TrainerCallback):
-        def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            self.started = time.perf_counter()
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            times.append(time.perf_counter() - self.started)
-
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kw: Any) -> None:
-            if logs and "completions/mean_length" in logs:
-                lengths.append(logs["completions/mean_length"])
-
-    with tempfile.TemporaryDirectory() as tmp:
-        args = GRPOConfig(
-            output_dir=tmp, max_steps=setup.steps + 1, seed=setup.seed,
-            per_device_train_batch_size=setup.micro_batch_size,
-            gradient_accumulation_steps=setup.completions // setup.micro_batch_size,
-            num_generations=setup.num_generations, max_completion_length=setup.max_new_tokens,
-            temperature=1.0, top_p=1.0, top_k=0, learning_rate=2e-4, lr_scheduler_type="constant",
-            weight_decay=0.0, max_grad_norm=1.0, beta=0.0, epsilon=0.2, loss_type="grpo", scale_rewards="group",
-            num_iterations=1, gradient_checkpointing=False, bf16=False, fp16=False,
-            use_cpu=not torch.cuda.is_available(), logging_steps=1, report_to="none", save_strategy="no",
-            remove_unused_columns=False, dataloader_num_workers=0, log_completions=False, disable_tqdm=True,
-        )
-        lora = LoraConfig(r=setup.lora_r, lora_alpha=setup.lora_alpha, lora_dropout=0.0, bias="none",
-                          target_modules=default_lora_targets(loaded.model), task_type="CAUSAL_LM")
-        trainer = GRPOTrainer(model=loaded.model, reward_funcs=[trl_reward(rewards)], args=args,
-                              train_dataset=trl_dataset(setup, loaded.tokenizer), processing_class=loaded.tokenizer,
-                              peft_config=lora, callbacks=[StepTimer()])
-        setup_rss = current_rss_mb()
-        trainer.train()
-    return {"step_times_s": times, "mean_lengths": lengths, "setup_rss_mb": setup_rss}
-
-
 def run_side(side: str, setup: Setup) -> dict[str, Any]:
-    result = run_ours(setup) if side == "ours" else run_trl(setup)
-    timed = result["step_times_s"][1:] or result["step_times_s"]
-    return {**result, "side": side, "step_time_s": statistics.median(timed), "peak_rss_mb": peak_rss_mb()}
+    from grpo_compare import SIDES, peak_rss_mb
+
+    result = SIDES[side](train_config(setup), setup.steps + 1)
+    times = [s["step_s"] for s in result["steps"]]
+    timed = times[1:] or times
+    return {"side": side, "step_times_s": times, "mean_lengths": [s["mean_length"] for s in result["steps"]],
+            "setup_rss_mb": result["setup_rss_mb"], "step_time_s": statistics.median(timed),
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def spawn(side: str, setup: Setup) -> dict[str, Any]:

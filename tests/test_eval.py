@@ -35,7 +35,8 @@ def eval_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
 def test_eval_of_a_run_matches_the_trainers_last_evaluation(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = eval_json(capsys, "--run", str(run), "--max-rows", "4")
     last = read_jsonl(run / "eval.jsonl")[-1]
-    assert result["distributions"] == last["distributions"]
+    greedy = lambda d: {k: d[k] for k in ("reward", "accuracy", "n")}  # noqa: E731 - sampled ones are random
+    assert {n: greedy(d) for n, d in result["distributions"].items()} == {n: greedy(d) for n, d in last["distributions"].items()}
     assert (result["reward"], result["accuracy"]) == (last["reward"], last["accuracy"])
 
 
@@ -70,3 +71,17 @@ def test_missing_adapter_is_one_line_exit_2(tmp_path: Path, capsys: pytest.Captu
     assert main(["eval", "--adapter", str(tmp_path / "nope"), "--model", "tiny-random"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("dump: error: adapter") and len(err.splitlines()) == 1
+
+
+def test_sampled_accuracy_is_the_share_of_sampled_completions_that_are_right(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # At temperature 1e-4 sampling is greedy decoding, so every sample is the greedy answer.
+    result = eval_json(capsys, "--run", str(run), "--samples", "3", "--temperature", "1e-4")
+    for d in result["distributions"].values():
+        assert d["samples"] == 3 and d["sampled_accuracy"] == pytest.approx(d["accuracy"])
+    last = read_jsonl(run / "eval.jsonl")[-1]
+    assert all(0.0 <= d["sampled_accuracy"] <= 1.0 and d["samples"] == 4 for d in last["distributions"].values())
+
+
+def test_greedy_only_evaluation_reports_no_sampled_accuracy(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = eval_json(capsys, "--run", str(run), "--samples", "0")
+    assert "sampled_accuracy" not in result and all("sampled_accuracy" not in d for d in result["distributions"].values())

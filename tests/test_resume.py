@@ -18,7 +18,7 @@ from dumpcli.cli import main
 from dumpcli.fsutil import read_jsonl
 
 STEPS = 8
-TIMING_KEYS = {"time", "elapsed_s", "step_time_s", "tokens_per_second"}
+TIMING_KEYS = {"time", "elapsed_s", "step_time_s", "generation_time_s", "tokens_per_second"}
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,11 @@ import yaml
 from dumpcli.cli import main
 from dumpcli.fsutil import read_jsonl
 
-TIMING_KEYS = {"time", "elapsed_s", "step_time_s", "tokens_per_second"}
+TIMING_KEYS = {"time", "elapsed_s", "step_time_s", "generation_time_s", "tokens_per_second"}
 METRIC_KEYS = {
     "step", "time", "elapsed_s", "loss", "reward", "reward_std", "frac_reward_zero_std", "kl", "clip_ratio",
     "grad_norm", "learning_rate", "completions/mean_length", "completions/clipped_ratio", "tokens_per_second",
-    "step_time_s", "scheduler", "distributions",
+    "step_time_s", "generation_time_s", "scheduler", "distributions",
 }
 
 
@@ -61,7 +61,7 @@ def test_metrics_lines_have_the_documented_keys(run: Path) -> None:
         assert any(k.startswith("rewards/") for k in row)
         assert row["kl"] is None  # beta 0: no reference pass, nothing to report
         for d in row["distributions"].values():
-            assert set(d) == {"probability", "prompts", "reward", "abs_advantage"}
+            assert set(d) == {"probability", "prompts", "zero_std_prompts", "reward", "abs_advantage"}
 
 
 def test_every_prompt_slot_is_counted_once_per_step(run: Path) -> None:
@@ -221,3 +221,53 @@ def test_scheduler_sees_normalised_advantages_when_the_loss_does_not_scale(ladde
             np.testing.assert_allclose(adv, expected.numpy(), atol=1e-6)
             checked += int(np.abs(rew - rew.mean()).max() > 0)
     assert seen and checked, "no step had a group with unequal rewards to check"
+
+
+def test_resume_with_the_saved_scheduler_option_values_is_accepted(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = _tree(run)
+    # -O values arrive as strings; the saved ones are typed: the same values must compare equal
+    assert main(["train", "--resume", str(run), "-O", "tau=0.1", "-O", "window=300", "--set", "run.progress=false"]) == 0
+    assert "different config" not in capsys.readouterr().err
+    assert _tree(run) == before  # the run had finished: nothing to add
+
+
+def test_dynamic_sampling_trains_only_on_groups_with_signal_while_rounds_last(ladder: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from dumpcli.config import TrainConfig, apply_sets
+    from dumpcli.train.setup import build_trainer
+
+    cfg = apply_sets(TrainConfig(), [
+        "model.name=tiny-random", "model.lora=false", f"data.path={ladder}", f"run.out={tmp_path / 'run'}",
+        "grpo.steps=4", "grpo.batch_size=4", "grpo.num_generations=4", "grpo.max_new_tokens=4",
+        "grpo.filter_zero_std_groups=true", "grpo.max_generation_rounds=3", "run.threads=1", "run.progress=false",
+        "data.eval_rows=2", "run.eval_samples=0",
+    ])
+    trainer = build_trainer(cfg)
+    trained: list[np.ndarray] = []  # rewards [B, G] of each update, recounted below
+    update = trainer._policy_update
+    trainer._policy_update = lambda batch, lr: (trained.append(batch.rewards.view(-1, 4).numpy().copy()), update(batch, lr))[1]  # type: ignore[method-assign]
+    drawn: list[np.ndarray] = []  # distribution of every completion the scheduler was updated with
+    scheduler_update = trainer.scheduler.update
+    trainer.scheduler.update = lambda d, a, r: (drawn.append(d.copy()), scheduler_update(d, a, r))[1]  # type: ignore[method-assign]
+    rows = [trainer.train_step() for _ in range(4)]
+    for row, rewards, dist in zip(rows, trained, drawn):
+        groups_with_signal = int((rewards.std(axis=1) > 0).sum())
+        assert rewards.shape == (4, 4)
+        assert 1 <= row["dynamic_sampling/rounds"] <= 3
+        # a group without signal is trained on only when the rounds ran out before the batch was full
+        if groups_with_signal < 4:
+            assert row["dynamic_sampling/rounds"] == 3
+        drawn_groups = row["dynamic_sampling/groups_drawn"]
+        assert len(dist) == drawn_groups * 4 and drawn_groups >= 4
+        assert sum(d["prompts"] for d in row["distributions"].values()) == drawn_groups
+        assert all(0 <= d["zero_std_prompts"] <= d["prompts"] for d in row["distributions"].values())
+    assert any(row["dynamic_sampling/rounds"] > 1 for row in rows), "no step needed a refill: the test checks nothing"
+
+
+def test_without_dynamic_sampling_each_step_draws_exactly_one_batch(run: Path) -> None:
+    for row in read_jsonl(run / "metrics.jsonl"):
+        assert "dynamic_sampling/rounds" not in row
+        assert sum(d["prompts"] for d in row["distributions"].values()) == 3
+        zero = sum(d["zero_std_prompts"] for d in row["distributions"].values())
+        assert zero == round(row["frac_reward_zero_std"] * 3)

@@ -25,11 +25,11 @@ from dumpcli.cli import main  # noqa: E402
 from dumpcli.fsutil import read_jsonl  # noqa: E402
 from trl_probe import train_and_record  # noqa: E402
 
-TIMING_KEYS = {"time", "elapsed_s", "step_time_s", "tokens_per_second"}
+TIMING_KEYS = {"time", "elapsed_s", "step_time_s", "tokens_per_second", "generation_time_s"}
 METRIC_KEYS = {  # as tests/test_train.py expects of --engine dump
     "step", "time", "elapsed_s", "loss", "reward", "reward_std", "frac_reward_zero_std", "kl", "clip_ratio",
     "grad_norm", "learning_rate", "completions/mean_length", "completions/clipped_ratio", "tokens_per_second",
-    "step_time_s", "scheduler", "distributions",
+    "step_time_s", "generation_time_s", "scheduler", "distributions",
 }
 NAMES = ["reverse-1", "reverse-2", "reverse-3"]
 B, G, STEPS = 3, 4, 4

@@ -73,7 +73,7 @@ class ModelConfig:
         if self.lora_target_modules is not None and not self.lora_target_modules:
             raise DumpError("lora_target_modules is empty; leave it unset for the per-architecture default")
         if self.load_in_4bit and not self.lora:
-            raise DumpError("--load-in-4bit needs LoRA (4-bit weights cannot be trained); drop --no-lora")
+            raise DumpError("--load-in-4bit needs LoRA (4-bit weights cannot be trained); keep model.lora=true or drop --load-in-4bit")
 
 
 @dataclass
@@ -106,6 +106,8 @@ class GRPOConfig:
     scale_rewards: bool = field(default=True, metadata={"help": "Divide group advantages by the group's std (false = Dr. GRPO's unscaled r - mean)."})
     advantage_eps: float = field(default=1e-4, metadata={"help": "Added to the group std before dividing."})
     num_iterations: int = field(default=1, metadata={"help": "PPO updates per batch; 1 = on-policy (old log-probs = current ones, ratio 1)."})
+    filter_zero_std_groups: bool = field(default=False, metadata={"help": "DAPO's dynamic sampling: replace groups whose rewards are all equal (no signal) by newly drawn ones before the update."})
+    max_generation_rounds: int = field(default=4, metadata={"help": "With filter_zero_std_groups: at most this many generation rounds per step; still short, the batch is topped up with groups without signal."})
     micro_batch_size: int | None = field(default=None, metadata={"help": "Completions per forward/backward (gradient accumulation); must divide batch_size x num_generations; none = all at once."})
 
 
@@ -122,6 +124,7 @@ class RunConfig:
     eval_every: int = field(default=0, metadata={"help": "Evaluate on the test split every this many steps; 0 = only after the last step."})
     eval_at_start: bool = field(default=True, metadata={"help": "Also evaluate before the first step, as the baseline."})
     eval_batch_size: int = field(default=64, metadata={"help": "Prompts per greedy generation call during evaluation."})
+    eval_samples: int = field(default=4, metadata={"help": "Also sample this many completions per test row at grpo.temperature: eval.jsonl's sampled_accuracy; 0 = greedy only."})
     save_every: int = field(default=0, metadata={"help": "Checkpoint every this many steps; 0 = only at the end (and on Ctrl-C)."})
     keep_checkpoints: int = field(default=2, metadata={"help": "Keep the newest this many checkpoints; 0 = keep all."})
     samples_per_step: int = field(default=2, metadata={"help": "Completions written to samples.jsonl per step (bounded log)."})
@@ -379,13 +382,14 @@ def validate_config(cfg: TrainConfig) -> None:
     """Check values and combinations before anything is loaded or written."""
     g, r = cfg.grpo, cfg.run
     positive = {"grpo.steps": g.steps, "grpo.batch_size": g.batch_size, "grpo.max_new_tokens": g.max_new_tokens,
-                "grpo.num_iterations": g.num_iterations, "data.eval_rows": cfg.data.eval_rows,
+                "grpo.num_iterations": g.num_iterations, "grpo.max_generation_rounds": g.max_generation_rounds,
+                "data.eval_rows": cfg.data.eval_rows,
                 "run.eval_batch_size": r.eval_batch_size}
     for name, value in positive.items():
         if value < 1:
             raise DumpError(f"{name} must be at least 1, got {value}")
     non_negative = {"run.eval_every": r.eval_every, "run.save_every": r.save_every, "run.keep_checkpoints": r.keep_checkpoints,
-                    "run.samples_per_step": r.samples_per_step, "run.threads": r.threads, "grpo.warmup_steps": g.warmup_steps,
+                    "run.samples_per_step": r.samples_per_step, "run.threads": r.threads, "run.eval_samples": r.eval_samples, "grpo.warmup_steps": g.warmup_steps,
                     "grpo.beta": g.beta, "grpo.epsilon": g.epsilon, "grpo.max_grad_norm": g.max_grad_norm,
                     "grpo.weight_decay": g.weight_decay}
     for name, value in non_negative.items():

@@ -50,17 +50,20 @@ def eval_command(
     max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Longest completion (default: the run's, else 16)."),
     distributions: str = typer.Option(None, "--distributions", help="Comma-separated subset of distributions."),
     batch_size: int = typer.Option(64, "--batch-size", help="Prompts per greedy generation call."),
+    samples: int = typer.Option(None, "--samples", help="Also sample this many completions per row for the sampled accuracy (default: the run's run.eval_samples, else 4; 0 = greedy only)."),
+    temperature: float = typer.Option(None, "--temperature", help="Sampling temperature for --samples (default: the run's grpo.temperature, else 1)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the model load (random weights of tiny-random, LoRA init)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Evaluate a model (optionally with a trained adapter) on each distribution's test split.
 
-    Greedy decoding; accuracy counts rows the distribution's reward calls correct.
+    Accuracy counts rows the distribution's reward calls correct, greedy; the sampled accuracy is
+    the share of --samples completions per row that are correct at the training temperature.
 
     Example: dump eval --run runs/ucb --json
     """
     from dumpcli.config import set_value
-    from dumpcli.train.evaluate import EvalSet, evaluate
+    from dumpcli.train.evaluate import EvalSet, Sampling, evaluate
     from dumpcli.rewards import get_reward
     from dumpcli.train.setup import resolve_dataset, select_distributions
 
@@ -77,6 +80,10 @@ def eval_command(
     tokens = max_new_tokens if max_new_tokens is not None else (run_cfg.grpo.max_new_tokens if run_cfg else GRPOConfig.max_new_tokens)
     if tokens < 1:
         raise DumpError(f"--max-new-tokens must be at least 1, got {tokens}")
+    sampling = Sampling(cfg.run.eval_samples if samples is None else samples,
+                        cfg.grpo.temperature if temperature is None else temperature, cfg.grpo.top_p)
+    if sampling.samples < 0 or not sampling.temperature > 0:
+        raise DumpError("--samples must be >= 0 and --temperature > 0")
     dataset = resolve_dataset(cfg.data)
     infos = select_distributions(cfg.data, dataset)
     test = dataset.rows("test")
@@ -88,7 +95,8 @@ def eval_command(
 
     with Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("eval", total=total)
-        result = evaluate(loaded, sets, tokens, batch_size, on_batch=lambda done, _: bar.update(task, completed=done))
+        result = evaluate(loaded, sets, tokens, batch_size, on_batch=lambda done, _: bar.update(task, completed=done),
+                          sampling=sampling)
     result = {"model": cfg.model.name, "adapter": str(weights) if weights else None, "data": str(dataset.path),
               "max_new_tokens": tokens, **result}
     _print_table(console, result)
@@ -117,11 +125,12 @@ def _print_table(console: Any, result: dict[str, Any]) -> None:
 
     title = f"{result['model']}" + (f" + {result['adapter']}" if result["adapter"] else "") + f" on {result['data']}"
     table = Table(title=title, title_justify="left")
-    for col in ("distribution", "n", "accuracy", "mean reward"):
+    sampled = "sampled_accuracy" in result
+    columns = ["distribution", "n", "accuracy (greedy)", *([f"accuracy ({result['samples']} sampled)"] if sampled else []), "mean reward"]
+    for col in columns:
         table.add_column(col, justify="left" if col == "distribution" else "right")
-    for name, d in result["distributions"].items():
-        table.add_row(name, str(d["n"]), _fmt(d["accuracy"]), _fmt(d["reward"]))
-    table.add_row("[bold]all", str(result["n"]), _fmt(result["accuracy"]), _fmt(result["reward"]))
+    for name, d in [*result["distributions"].items(), ("[bold]all", result)]:
+        table.add_row(name, str(d["n"]), _fmt(d["accuracy"]), *([_fmt(d["sampled_accuracy"])] if sampled else []), _fmt(d["reward"]))
     console.print(table)
 
 

@@ -142,6 +142,7 @@ def ladder_command(
     lengths: str = typer.Option("1-6", "--lengths", help="Digit-string lengths: a range 1-6 or a list."),
     train: int = typer.Option(500, "--train", help="Train strings per distribution."),
     test: int = typer.Option(50, "--test", help="Test strings per distribution."),
+    reward: str = typer.Option("ladder", "--reward", help="ladder (partial credit) or ladder-exact (1 for the exact answer, else 0)."),
     seed: int = SEED,
     out: Path = OUT,
     overwrite: bool = OVERWRITE,
@@ -157,7 +158,8 @@ def ladder_command(
     from dumpcli.data import ladder
     from dumpcli.data.common import parse_int_range
 
-    spec = ladder.LadderSpec(tasks=_words(tasks), lengths=tuple(parse_int_range(lengths, "--lengths")), train=train, test=test, seed=seed)
+    spec = ladder.LadderSpec(tasks=_words(tasks), lengths=tuple(parse_int_range(lengths, "--lengths")), train=train, test=test, seed=seed,
+                              reward=reward)
     _run(out, overwrite, as_json, lambda report: ladder.build(spec, report))
 
 

@@ -206,20 +206,37 @@ def _fmt(value: float | None) -> str:
 def _print_summary(console: Console, summary: dict[str, Any]) -> None:
     from rich.table import Table
 
+    def change(d: dict[str, Any], key: str) -> str:
+        return f"{_fmt(d.get(key + '_first'))} → {_fmt(d.get(key + '_last'))}"
+
     table = Table(title=f"Run {summary['run']}: {summary['steps']} steps in {summary['elapsed_s']:.0f} s", title_justify="left")
-    for col in ("distribution", "prompts", "train reward", "eval reward", "eval accuracy", "p(last)"):
+    sampled = summary.get("eval_sampled_accuracy_first") is not None
+    columns = ["distribution", "accuracy (greedy)", *(["accuracy (sampled)"] if sampled else []), "eval reward",
+               "prompts", "train reward", "p(last)"]
+    for col in columns:
         table.add_column(col, justify="left" if col == "distribution" else "right")
     for name, d in summary["distributions"].items():
-        table.add_row(
-            name, str(d["prompts"]), f"{_fmt(d['train_reward_first'])} → {_fmt(d['train_reward_last'])}",
-            f"{_fmt(d.get('eval_reward_first'))} → {_fmt(d.get('eval_reward_last'))}",
-            f"{_fmt(d.get('eval_accuracy_first'))} → {_fmt(d.get('eval_accuracy_last'))}", _fmt(d["probability_last"]),
-        )
+        table.add_row(name, change(d, "eval_accuracy"), *([change(d, "eval_sampled_accuracy")] if sampled else []),
+                      change(d, "eval_reward"), str(d["prompts"]), change(d, "train_reward"), _fmt(d["probability_last"]))
+    table.add_row("[bold]all", change(summary, "eval_accuracy"), *([change(summary, "eval_sampled_accuracy")] if sampled else []),
+                  change(summary, "eval_reward"), "", change(summary, "reward"), "")
     console.print(table)
-    rose = summary["rose_on"]
-    console.print("train reward: first → last quarter of the steps that drew the distribution; "
-                  "eval: greedy, before → after training", style="dim")
-    by = "eval reward, start → end" if summary["rose_by"] == "eval" else "training reward, first → last quarter"
-    console.print(f"Reward rose on {len(rose)} of {len(summary['distributions'])} distributions ({by})"
-                  + (f": {', '.join(rose)}" if rose else ""))
+    console.print("accuracy: exact answers on the test rows, greedy and (sampled) at the training temperature, "
+                  "before → after training; train reward: first → last quarter of the steps that drew it", style="dim")
+    console.print(headline(summary))
     console.print(f"Evaluate: dump eval --run {summary['run']}   Inspect: dump inspect {summary['run']}")
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """One sentence that is true to accuracy (never to reward alone)."""
+    n = len(summary["distributions"])
+    if summary["rose_by"] != "eval":
+        return (f"No second evaluation, so no accuracy change to report; training reward rose on "
+                f"{len(summary['rose_on'])} of {n} distributions (first → last quarter of their steps)")
+    parts = [f"Mean greedy accuracy {_fmt(summary['eval_accuracy_first'])} → {_fmt(summary['eval_accuracy_last'])}"]
+    if summary.get("eval_sampled_accuracy_first") is not None:
+        parts.append(f"sampled {_fmt(summary['eval_sampled_accuracy_first'])} → {_fmt(summary['eval_sampled_accuracy_last'])}")
+    rose, fell = summary["rose_on"], summary["fell_on"]
+    parts.append(f"greedy accuracy rose on {len(rose)} and fell on {len(fell)} of {n} distributions"
+                 + (f" (fell: {', '.join(fell)})" if fell else ""))
+    return "; ".join(parts)

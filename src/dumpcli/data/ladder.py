@@ -28,6 +28,10 @@ class LadderSpec:
     train: int = 500
     test: int = 50
     seed: int = 42
+    reward: str = "ladder"  # or "ladder-exact": 1 for the exact answer, no partial credit
+
+
+REWARDS = ("ladder", "ladder-exact")
 
 
 def build(spec: LadderSpec, progress: ProgressFn = no_progress) -> SourceOutput:
@@ -35,6 +39,8 @@ def build(spec: LadderSpec, progress: ProgressFn = no_progress) -> SourceOutput:
     unknown = [t for t in spec.tasks if t not in TASKS]
     if unknown:
         raise DumpError(f"unknown ladder task {unknown[0]!r}; use some of: {', '.join(TASKS)}")
+    if spec.reward not in REWARDS:
+        raise DumpError(f"ladder reward {spec.reward!r} is unknown; use one of: {', '.join(REWARDS)}")
     bad = [n for n in spec.lengths if not 1 <= n <= MAX_LENGTH]
     if bad:
         raise DumpError(f"--lengths must be between 1 and {MAX_LENGTH} (got {bad[0]})")
@@ -52,5 +58,5 @@ def build(spec: LadderSpec, progress: ProgressFn = no_progress) -> SourceOutput:
             progress(name, spec.train + spec.test, spec.train + spec.test)
             made = {"generator": "ladder", "task": task, "length": length, "seed": spec.seed}
             rows = {"train": spec.train, "test": spec.test}
-            out.distributions.append(DistributionInfo(name, "ladder", float(length), "ladder", rows, made))
+            out.distributions.append(DistributionInfo(name, "ladder", float(length), spec.reward, rows, made))
     return out

@@ -154,7 +154,7 @@ class TRLEngine:
 
         Rewards, group statistics, lengths and the per-distribution block are computed here from the
         gathered round; loss, KL, clip ratio, grad norm and learning rate are TRL's (mean over
-        num_iterations optimizer steps).
+        num_iterations optimizer steps); generation_time_s is TRL's whole generate-and-score call.
         """
         g = self.cfg.grpo
         group_std = group_advantages(torch.tensor(rnd.rewards), g.num_generations)[1].numpy()  # [B]
@@ -172,22 +172,24 @@ class TRLEngine:
             "completions/mean_length": float(rnd.lengths.mean()),
             "completions/clipped_ratio": float((~rnd.ended).mean()),
             "tokens_per_second": float(rnd.lengths.sum()) / step_time, "step_time_s": round(step_time, 4),
-            **reward_parts(rnd.results), "scheduler": self.cfg.scheduler.name,
+            "generation_time_s": round(rnd.generation_time_s, 4), **reward_parts(rnd.results), "scheduler": self.cfg.scheduler.name,
         }
         row["distributions"] = per_distribution(self.names, np.array(rnd.draw.probabilities), np.array(rnd.draw.slots),
-                                                rnd.distribution, rnd.rewards, rnd.learnability)
+                                                rnd.distribution, rnd.rewards, rnd.learnability, group_std <= 0)
         return row
 
     def evaluate(self) -> None:
         """Greedy evaluation on the main process (the others wait), appended to eval.jsonl."""
-        from dumpcli.train.evaluate import evaluate
+        from dumpcli.train.evaluate import Sampling, evaluate
         from dumpcli.train.rng import rng_untouched
 
-        accelerator = self.trainer.accelerator
+        accelerator, g = self.trainer.accelerator, self.cfg.grpo
         if self.writer is not None:
             loaded = dataclasses.replace(self.loaded, model=accelerator.unwrap_model(self.trainer.model))
+            sampling = Sampling(self.cfg.run.eval_samples, g.temperature, g.top_p)
             with torch.no_grad(), rng_untouched():
-                result = evaluate(loaded, self.data.eval_sets(), self.cfg.grpo.max_new_tokens, self.cfg.run.eval_batch_size)
+                result = evaluate(loaded, self.data.eval_sets(), g.max_new_tokens, self.cfg.run.eval_batch_size,
+                                  sampling=sampling)
             row = {"step": self.step, "time": time.time(), **result}
             self.writer.append_eval(row)
             for callback in self.on_eval:

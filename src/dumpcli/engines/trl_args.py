@@ -103,7 +103,8 @@ DUMP_SIDE = {
     "model": ("name", "dtype", "lora", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit"),
     "data": ("path", "recipe", "distributions", "eval_rows"),
     "scheduler": ("name", "options"),
-    "run": ("out", "eval_every", "eval_at_start", "eval_batch_size", "save_every", "keep_checkpoints",
+    "grpo": ("max_generation_rounds",),  # read only with filter_zero_std_groups, which TRL cannot do (below)
+    "run": ("out", "eval_every", "eval_at_start", "eval_batch_size", "eval_samples", "save_every", "keep_checkpoints",
             "samples_per_step", "deterministic", "threads", "progress", "engine"),
     "trl": ("args",),
 }
@@ -111,6 +112,7 @@ DUMP_SIDE = {
 # key -> (the only value TRL supports, why)
 REFUSED: dict[str, tuple[Any, str]] = {
     "grpo.advantage_eps": (TRL_ADVANTAGE_EPS, "TRL adds a fixed 1e-4 to the group std (GRPOTrainer._generate_and_score_completions)"),
+    "grpo.filter_zero_std_groups": (False, "TRL's GRPOTrainer has no dynamic sampling (trl issue #3708)"),
 }
 
 

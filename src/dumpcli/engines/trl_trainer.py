@@ -12,6 +12,7 @@ scheduler of every rank with all of them. Each round is kept as a `Round` for th
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ class Round:
     ended: np.ndarray  # bool [N] stopped at EOS
     results: list[Any]  # [N] RewardResult
     samples: list[dict[str, Any]]  # the first completion of the first run.samples_per_step prompts
+    generation_time_s: float  # TRL's _generate_and_score_completions on this process (rewards, old/ref log-probs included)
 
 
 class DumpReward:
@@ -82,10 +84,10 @@ class DumpGRPOTrainer(GRPOTrainer):
             # Sampling continues from the RNG states saved with the checkpoint, whatever the loader drew meanwhile.
             self._load_rng_state(self.rng_checkpoint)
             self.rng_checkpoint = None
-        draw = self.dump_sampler.take()
+        draw, started = self.dump_sampler.take(), time.perf_counter()
         output = super()._generate_and_score_completions(inputs)
         everything = gather_object(self._local_records(inputs, output))  # every rank's completions, in rank order
-        rnd = self._round(draw, everything)
+        rnd = self._round(draw, everything, time.perf_counter() - started)
         # Scheduler update: all ranks, all completions, so every rank's scheduler stays the same
         self.scheduler.update(rnd.distribution, rnd.learnability, rnd.rewards)
         self.dump_sampler.updates += 1
@@ -107,7 +109,7 @@ class DumpGRPOTrainer(GRPOTrainer):
                             "ended": stop, "sample": sample})
         return records
 
-    def _round(self, draw: Draw, records: list[dict[str, Any]]) -> Round:
+    def _round(self, draw: Draw, records: list[dict[str, Any]], generation_time_s: float) -> Round:
         distribution = np.array([r["distribution"] for r in records], dtype=np.int64)  # [N]
         if not np.array_equal(distribution, np.repeat(draw.slots, self.num_generations)):
             raise RuntimeError(f"TRL trained on distributions {distribution.tolist()} but the scheduler drew {draw.slots} "
@@ -119,4 +121,4 @@ class DumpGRPOTrainer(GRPOTrainer):
         samples = [{**r["sample"], "distribution": r["distribution"], "reward": r["result"].reward,
                     "correct": r["result"].correct, "advantage": r["advantage"]} for r in records if r["sample"] is not None]
         return Round(draw, distribution, rewards, advantages, learnability, np.array([r["length"] for r in records]),
-                     np.array([r["ended"] for r in records]), [r["result"] for r in records], samples)
+                     np.array([r["ended"] for r in records]), [r["result"] for r in records], samples, generation_time_s)

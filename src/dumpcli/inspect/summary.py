@@ -341,12 +341,18 @@ def _change(last: Any, first: Any) -> float | None:
     return float(last - first) if isinstance(last, (int, float)) and isinstance(first, (int, float)) else None
 
 
+EVAL_MEASURES = ("accuracy", "sampled_accuracy", "reward")  # what each evaluation reports, headline first
+
+
 def start_end_summary(run: RunDir) -> dict[str, Any]:
-    """Per distribution: prompts drawn, training reward early vs late, eval reward first vs last.
+    """`dump train`'s closing table: per distribution, eval accuracy (greedy and sampled) and reward
+    before -> after training, prompts drawn, training reward early -> late.
 
     Early/late are the means over the first and last quarter of the steps that drew from the
-    distribution. `rose_on` lists the distributions whose eval reward went up (training reward
-    where there is no second evaluation).
+    distribution. Accuracy leads: a reward with format credit can rise while answers get worse.
+    `rose_on` / `fell_on` list the distributions whose greedy accuracy went up / down between the
+    first and the last evaluation (`rose_by` "eval"); without a second evaluation they compare
+    training reward, early vs late (`rose_by` "train").
     """
     metrics, evals = run.read_metrics(), run.read_evals()
     names = list(metrics[-1]["distributions"]) if metrics else list(evals[-1]["distributions"]) if evals else []
@@ -354,23 +360,25 @@ def start_end_summary(run: RunDir) -> dict[str, Any]:
     out: dict[str, Any] = {"run": str(run.path), "steps": metrics[-1]["step"] if metrics else 0,
                            "elapsed_s": metrics[-1]["elapsed_s"] if metrics else 0.0,
                            "reward_first": reward_first, "reward_last": reward_last, "distributions": {}}
-    rose = []
+    first_eval, last_eval = (evals[0], evals[-1]) if evals else ({}, {})
+    for key in EVAL_MEASURES:  # means over every evaluated row
+        out[f"eval_{key}_first"], out[f"eval_{key}_last"] = first_eval.get(key), last_eval.get(key)
+    by_eval = len(evals) > 1
+    rose, fell = [], []
     for name in names:
         drawn = [m["distributions"][name] for m in metrics if m["distributions"].get(name, {}).get("prompts")]
         first, last = early_late([d["reward"] for d in drawn])
         row = {"prompts": sum(d["prompts"] for d in drawn), "train_reward_first": first, "train_reward_last": last,
                "probability_last": metrics[-1]["distributions"][name]["probability"] if metrics else None}
-        if evals:
-            row["eval_reward_first"] = evals[0]["distributions"].get(name, {}).get("reward")
-            row["eval_reward_last"] = evals[-1]["distributions"].get(name, {}).get("reward")
-            row["eval_accuracy_first"] = evals[0]["distributions"].get(name, {}).get("accuracy")
-            row["eval_accuracy_last"] = evals[-1]["distributions"].get(name, {}).get("accuracy")
-        a, b = (row.get("eval_reward_first"), row.get("eval_reward_last")) if len(evals) > 1 else (first, last)
-        if a is not None and b is not None and b > a:
-            rose.append(name)
+        for key in EVAL_MEASURES:
+            row[f"eval_{key}_first"] = (first_eval.get("distributions") or {}).get(name, {}).get(key)
+            row[f"eval_{key}_last"] = (last_eval.get("distributions") or {}).get(name, {}).get(key)
+        a, b = (row["eval_accuracy_first"], row["eval_accuracy_last"]) if by_eval else (first, last)
+        if a is not None and b is not None and b != a:
+            (rose if b > a else fell).append(name)
         out["distributions"][name] = row
-    out["rose_on"] = rose
-    out["rose_by"] = "eval" if len(evals) > 1 else "train"
+    out["rose_on"], out["fell_on"] = rose, fell
+    out["rose_by"] = "eval" if by_eval else "train"
     return out
 
 

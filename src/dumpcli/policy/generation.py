@@ -31,6 +31,33 @@ class Rollout:
     texts: list[str]  # decoded completions, special tokens dropped
 
 
+def select_rollout(rollout: Rollout, rows: torch.Tensor) -> Rollout:
+    """The completions at indices `rows` (int64 [M]), in that order."""
+    index = rows.tolist()
+    return Rollout(rollout.prompt_ids[rows], rollout.prompt_mask[rows], rollout.completion_ids[rows],
+                   rollout.completion_mask[rows], [rollout.texts[i] for i in index])
+
+
+def concat_rollouts(rollouts: list[Rollout], pad_id: int) -> Rollout:
+    """One rollout of all rows: prompts re-padded on the left, completions on the right (masks 0 there)."""
+    import torch
+
+    width_p = max(r.prompt_ids.shape[1] for r in rollouts)
+    width_c = max(r.completion_ids.shape[1] for r in rollouts)
+
+    def pad(t: torch.Tensor, width: int, value: int, left: bool) -> torch.Tensor:
+        extra = t.new_full((t.shape[0], width - t.shape[1]), value)
+        return torch.cat([extra, t] if left else [t, extra], dim=1)
+
+    return Rollout(
+        prompt_ids=torch.cat([pad(r.prompt_ids, width_p, pad_id, True) for r in rollouts]),  # [N, P]
+        prompt_mask=torch.cat([pad(r.prompt_mask, width_p, 0, True) for r in rollouts]),  # [N, P]
+        completion_ids=torch.cat([pad(r.completion_ids, width_c, pad_id, False) for r in rollouts]),  # [N, C]
+        completion_mask=torch.cat([pad(r.completion_mask, width_c, 0, False) for r in rollouts]),  # [N, C]
+        texts=[t for r in rollouts for t in r.texts],
+    )
+
+
 def eos_token_ids(loaded: Any) -> list[int]:
     """Every id that ends a completion: the tokenizer's EOS plus the generation config's (chat
     models often end turns with a token that is not the tokenizer's EOS)."""

@@ -92,7 +92,7 @@ def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise DumpError("device cuda asked for but torch sees no CUDA GPU; use --device cpu or auto")
+        raise DumpError("device cuda asked for but torch sees no CUDA GPU; use --set model.device=cpu or auto")
     return torch.device(device)
 
 
@@ -178,7 +178,7 @@ def default_lora_targets(model: PreTrainedModel) -> list[str]:
     }
     if not names:
         raise DumpError(
-            f"no default LoRA targets for model type {model.config.model_type!r}; pass --lora-target-modules"
+            f"no default LoRA targets for model type {model.config.model_type!r}; pass them with --set model.lora_target_modules=q_proj,v_proj"
         )
     return sorted(names)
 

@@ -31,6 +31,13 @@ def prediction(completion: str) -> str:
     return text.split("\n", 1)[0].strip()
 
 
+def ladder_exact_reward(completion: str, answer: str) -> RewardResult:
+    """1 for the exact answer, else 0: no partial credit, so a level the model never solves gives
+    all-zero groups (no signal) and one it always solves all-one groups, as on K&K."""
+    exact = float(prediction(completion) == answer)
+    return RewardResult(reward=exact, correct=bool(exact), parts={"exact": exact})
+
+
 def ladder_reward(completion: str, answer: str) -> RewardResult:
     pred = prediction(completion)
     lead = 0

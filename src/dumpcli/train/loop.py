@@ -32,7 +32,7 @@ from dumpcli.rundir import RunWriter, read_trainer_state
 from dumpcli.rundir.layout import ADAPTER, OPTIMIZER, SCHEDULER_STATE
 from dumpcli.scheduler import Scheduler
 from dumpcli.train.batch import StepBatch
-from dumpcli.train.evaluate import evaluate
+from dumpcli.train.evaluate import Sampling, evaluate
 from dumpcli.train.grpo import BatchSize, group_advantages, grpo_loss
 from dumpcli.train.metrics import per_distribution, reward_parts
 from dumpcli.train.rng import capture_rng_states, load_rng_states, restore_rng_states, rng_untouched, save_rng_states
@@ -111,21 +111,49 @@ class Trainer:
 
     def train_step(self) -> dict[str, Any]:
         """One optimizer step on one freshly drawn batch; returns (and logs) its metrics row."""
+        g, started, step = self.cfg.grpo, time.perf_counter(), self.step + 1
+        probabilities = self.scheduler.probabilities()  # [K]
+        # Draw -> generate -> reward -> advantage, for the whole batch
+        drawn = self._draw_and_score(g.batch_size, probabilities)
+        rounds = [drawn]
+        if g.filter_zero_std_groups:  # DAPO's dynamic sampling: refill the groups that carry no signal
+            rounds = self._refill_rounds(drawn, probabilities)
+            drawn = StepBatch.concat(rounds, self._pad_id) if len(rounds) > 1 else drawn
+        batch = self._groups_to_train(rounds) if g.filter_zero_std_groups else drawn
+        # Loss + update. From here on the step changes the model: a Ctrl-C waits until the step is done.
+        lr = learning_rate(g, step)
+        with _sigint_deferred():
+            update = self._policy_update(batch, lr)
+            # Scheduler update: every completion drawn this step, as flat arrays
+            self.scheduler.update(drawn.distribution_of, drawn.learnability.numpy().astype(np.float64),
+                                  drawn.rewards.numpy().astype(np.float64))
+            step_time = time.perf_counter() - started
+            self.step, self.elapsed_s = step, self.elapsed_s + step_time
+            metrics = self._metrics_row(drawn, update, lr, step_time, len(rounds))
+            self.writer.append_metrics(metrics)
+            self._log_samples(drawn)
+        for callback in self.on_step:
+            callback(self, metrics)
+        return metrics
+
+    def _draw_and_score(self, num_prompts: int, probabilities: np.ndarray) -> StepBatch:
+        """Draw `num_prompts` prompts through the scheduler, sample G completions each, reward them."""
         import torch
 
         from dumpcli.policy import generate, render_prompts
 
-        g, started, step = self.cfg.grpo, time.perf_counter(), self.step + 1
+        g = self.cfg.grpo
         # Draw: a distribution per prompt slot from the scheduler, a prompt uniformly within it
-        probabilities = self.scheduler.probabilities()  # [K]
-        slots = self.scheduler.draw(g.batch_size)  # [B]
+        slots = self.scheduler.draw(num_prompts)  # [B]
         batch = StepBatch(slots, [self._pick_prompt(int(j)) for j in slots], g.num_generations, probabilities)
         # Generate: G completions per prompt, grouped per prompt
         texts = render_prompts(self.loaded.tokenizer, [r["prompt"] for r in batch.rows], [r["prefill"] for r in batch.rows])
         self.model.eval()
+        generation_started = time.perf_counter()
         with torch.no_grad():
             batch.rollout = generate(self.loaded, texts, g.num_generations, g.max_new_tokens,
                                      temperature=g.temperature, top_p=g.top_p)
+        batch.generation_time_s = time.perf_counter() - generation_started
         # Reward: each distribution's own reward function scores prefill + completion
         rewards = [self.data.rewards[int(j)] for j in batch.distribution_of]  # [N]
         batch.results = [reward(row["prefill"] + text, row["answer"]) for reward, row, text
@@ -138,21 +166,28 @@ class Trainer:
         # when the loss uses unscaled ones (Dr. GRPO): the reward's scale must not decide the curriculum.
         batch.learnability = batch.advantages if g.scale_rewards else group_advantages(
             batch.rewards, g.num_generations, True, g.advantage_eps)[0]  # [N]
-        # Loss + update. From here on the step changes the model: a Ctrl-C waits until the step is done.
-        lr = learning_rate(g, step)
-        with _sigint_deferred():
-            update = self._policy_update(batch, lr)
-            # Scheduler update: flat arrays, one entry per completion
-            self.scheduler.update(batch.distribution_of, batch.learnability.numpy().astype(np.float64),
-                                  batch.rewards.numpy().astype(np.float64))
-            step_time = time.perf_counter() - started
-            self.step, self.elapsed_s = step, self.elapsed_s + step_time
-            metrics = self._metrics_row(batch, update, lr, step_time)
-            self.writer.append_metrics(metrics)
-            self._log_samples(batch)
-        for callback in self.on_step:
-            callback(self, metrics)
-        return metrics
+        return batch
+
+    def _refill_rounds(self, first: StepBatch, probabilities: np.ndarray) -> list[StepBatch]:
+        """Draw again, as many prompts as groups still lack signal, until the batch is full or the rounds run out."""
+        g, rounds = self.cfg.grpo, [first]
+        missing = g.batch_size - int(first.has_signal().sum())
+        while missing > 0 and len(rounds) < g.max_generation_rounds:
+            rounds.append(self._draw_and_score(missing, probabilities))
+            missing -= int(rounds[-1].has_signal().sum())
+        return rounds
+
+    def _groups_to_train(self, rounds: list[StepBatch]) -> StepBatch:
+        """batch_size groups: every group with signal, in draw order, topped up with groups without."""
+        g = self.cfg.grpo
+        with_signal = [b.select(np.flatnonzero(b.has_signal())) for b in rounds]
+        without = [b.select(np.flatnonzero(~b.has_signal())) for b in rounds]
+        pool = StepBatch.concat(with_signal + without, self._pad_id)
+        return pool.select(np.arange(g.batch_size))
+
+    @property
+    def _pad_id(self) -> int:
+        return int(self.loaded.tokenizer.pad_token_id)
 
     def _pick_prompt(self, dist: int) -> dict[str, Any]:
         pool = self.data.train_rows[dist]
@@ -206,7 +241,9 @@ class Trainer:
 
     # ------------------------------------------------------------ logging
 
-    def _metrics_row(self, batch: StepBatch, update: dict[str, float], lr: float, step_time: float) -> dict[str, Any]:
+    def _metrics_row(self, batch: StepBatch, update: dict[str, float], lr: float, step_time: float,
+                     rounds: int) -> dict[str, Any]:
+        """The metrics.jsonl row: `batch` is every group drawn this step (all generation rounds)."""
         import torch
 
         g, rollout = self.cfg.grpo, batch.rollout
@@ -214,6 +251,7 @@ class Trainer:
         lengths = mask.sum(dim=1).float()  # [N]
         ended = (torch.isin(rollout.completion_ids, self.eos_ids) & mask.bool()).any(dim=1)  # [N] stopped at EOS
         rew, adv = batch.rewards.numpy(), batch.learnability.detach().cpu().numpy()  # [N]
+        no_signal = ~batch.has_signal()  # [B]
         tokens = max(update["tokens"], 1.0)
         row: dict[str, Any] = {
             "step": self.step, "time": time.time(), "elapsed_s": round(self.elapsed_s, 3),
@@ -225,11 +263,15 @@ class Trainer:
             "completions/mean_length": float(lengths.mean()),
             "completions/clipped_ratio": float((~ended).float().mean()),
             "tokens_per_second": float(lengths.sum()) / step_time, "step_time_s": round(step_time, 4),
+            "generation_time_s": round(batch.generation_time_s, 4),
         }
+        if g.filter_zero_std_groups:
+            row["dynamic_sampling/rounds"] = rounds
+            row["dynamic_sampling/groups_drawn"] = batch.num_prompts
         row.update(reward_parts(batch.results))
         row["scheduler"] = self.cfg.scheduler.name
         row["distributions"] = per_distribution(self.names, batch.probabilities, batch.slots, batch.distribution_of,
-                                                rew, adv)
+                                                rew, adv, no_signal)
         return row
 
     def _log_samples(self, batch: StepBatch) -> None:
@@ -250,7 +292,9 @@ class Trainer:
 
         self.model.eval()
         with torch.no_grad(), rng_untouched():
-            result = evaluate(self.loaded, self.data.eval_sets(), self.cfg.grpo.max_new_tokens, self.cfg.run.eval_batch_size)
+            sampling = Sampling(self.cfg.run.eval_samples, self.cfg.grpo.temperature, self.cfg.grpo.top_p)
+            result = evaluate(self.loaded, self.data.eval_sets(), self.cfg.grpo.max_new_tokens, self.cfg.run.eval_batch_size,
+                              sampling=sampling)
         row = {"step": self.step, "time": time.time(), **result}
         self.writer.append_eval(row)
         for callback in self.on_eval:

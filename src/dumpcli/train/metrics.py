@@ -15,12 +15,14 @@ from dumpcli.rewards import RewardResult
 
 
 def per_distribution(names: Sequence[str], probabilities: np.ndarray, slots: np.ndarray, distribution_of: np.ndarray,
-                     rewards: np.ndarray, learnability: np.ndarray) -> dict[str, dict[str, Any]]:
-    """`distributions` of a metrics row: probabilities [K] drawn with, slots [B], and per completion [N]
-    its distribution, reward and the (normalised) advantage the scheduler was updated with."""
+                     rewards: np.ndarray, learnability: np.ndarray, no_signal: np.ndarray) -> dict[str, dict[str, Any]]:
+    """`distributions` of a metrics row: probabilities [K] drawn with, slots [B], per completion [N] its
+    distribution, reward and the (normalised) advantage the scheduler was updated with, and per slot
+    [B] whether its group's rewards were all equal."""
     return {
         name: {
             "probability": float(probabilities[j]), "prompts": int((slots == j).sum()),
+            "zero_std_prompts": int((no_signal & (slots == j)).sum()),
             "reward": float(rewards[distribution_of == j].mean()) if (slots == j).any() else None,
             "abs_advantage": float(np.abs(learnability[distribution_of == j]).mean()) if (slots == j).any() else None,
         }
