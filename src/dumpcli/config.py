@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from dumpcli import __version__
+from dumpcli.engines import ENGINES
 from dumpcli.errors import DumpError
 from dumpcli.fsutil import atomic_write_text
 from dumpcli.values import coerce, type_name
@@ -131,6 +132,27 @@ class RunConfig:
     deterministic: bool = field(default=False, metadata={"help": "torch.use_deterministic_algorithms, for bit-exact resume tests."})
     threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = torch's default."})
     progress: bool = field(default=True, metadata={"help": "Live progress bar and table on stderr."})
+    engine: str = field(default="dump", metadata={"help": "Trainer: dump (one device, fast) | trl (TRL's GRPOTrainer: accelerate, DeepSpeed/FSDP, vLLM); docs/engines.md."})
+
+
+VLLM_MODES = ("colocate", "server")
+
+
+@dataclass
+class TRLConfig:
+    """TRL's own options, passed through to `trl.GRPOConfig` by `--engine trl` (docs/engines.md).
+
+    Every other key of this config maps to GRPOConfig through one table (dumpcli.engines.trl_args).
+    """
+
+    use_vllm: bool = field(default=False, metadata={"help": "Generate rollouts with vLLM (CUDA + `pip install vllm`)."})
+    vllm_mode: str = field(default="colocate", metadata={"help": "colocate: vLLM inside each training process | server: a `trl vllm-serve` process."})
+    vllm_server_base_url: str | None = field(default=None, metadata={"help": "vllm_mode=server: the server's URL, e.g. http://10.0.0.2:8000."})
+    vllm_gpu_memory_utilization: float = field(default=0.3, metadata={"help": "vllm_mode=colocate: share of each GPU's memory vLLM may take."})
+    vllm_tensor_parallel_size: int = field(default=1, metadata={"help": "vllm_mode=colocate: GPUs one vLLM engine spans."})
+    deepspeed: str | None = field(default=None, metadata={"help": "DeepSpeed JSON config file (ZeRO-2/3); or pass it through `accelerate launch --config_file`."})
+    fsdp: str | None = field(default=None, metadata={"help": "FSDP options as transformers names them, e.g. 'full_shard auto_wrap'."})
+    args: dict[str, Any] = field(default_factory=dict, metadata={"help": "Any other trl.GRPOConfig field by TRL's name (not one dump's config already sets), e.g. {logging_dir: tb}."})
 
 
 @dataclass
@@ -140,6 +162,7 @@ class TrainConfig:
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    trl: TRLConfig = field(default_factory=TRLConfig)
 
     @property
     def completions_per_step(self) -> int:
@@ -166,7 +189,7 @@ TRAIN_FLAGS: tuple[Flag, ...] = (
     Flag("scheduler.name", "-s", "scheduler"), Flag("model.name", "-m", "model"), Flag("data.path", "-d", "data"), Flag("grpo.steps"),
     Flag("grpo.batch_size", "-b"), Flag("grpo.num_generations", "-G"), Flag("grpo.max_new_tokens"),
     Flag("grpo.lr"), Flag("run.seed"), Flag("run.out", "-o"), Flag("run.eval_every"), Flag("run.save_every"),
-    Flag("model.load_in_4bit"),
+    Flag("model.load_in_4bit"), Flag("run.engine", long="engine"),
 )
 
 
@@ -184,6 +207,7 @@ SECTIONS: dict[str, type] = {
     "grpo": GRPOConfig,
     "scheduler": SchedulerConfig,
     "run": RunConfig,
+    "trl": TRLConfig,
 }
 _HEADER_KEYS = ("format_version", "dump_version")  # written by write_resolved_config
 
@@ -249,9 +273,11 @@ def _set_in(values: dict[str, dict[str, Any]], dotted: str, value: Any, where: s
     if section not in SECTIONS:
         raise DumpError(f"{where}: unknown section {section!r} in {dotted!r}; allowed: {', '.join(SECTIONS)}")
     key = key.replace("-", "_")
-    if section == "scheduler" and key.startswith("options."):
-        values["scheduler"]["options"] = {**values["scheduler"]["options"], key.split(".", 1)[1]: value}
-        return
+    for mapping in ("scheduler.options", "trl.args"):  # open mappings: --set scheduler.options.window=100
+        if f"{section}.{key}".startswith(mapping + "."):
+            inner = mapping.split(".")[1]
+            values[section][inner] = {**values[section][inner], key.split(".", 1)[1]: value}
+            return
     names = [f.name for f in dataclasses.fields(SECTIONS[section])]
     if key not in names:
         raise DumpError(f"{where}: unknown key {section}.{key}; allowed in {section}: {', '.join(names)}")
@@ -415,6 +441,14 @@ def validate_config(cfg: TrainConfig) -> None:
             f"grpo.micro_batch_size {g.micro_batch_size} must divide batch_size x num_generations = {total}; "
             f"pick a divisor such as {_divisor_hint(total, g.micro_batch_size)}"
         )
+    if r.engine not in ENGINES:
+        raise DumpError(f"run.engine {r.engine!r} is unknown; allowed: {', '.join(ENGINES)}")
+    if cfg.trl.vllm_mode not in VLLM_MODES:
+        raise DumpError(f"trl.vllm_mode {cfg.trl.vllm_mode!r} is unknown; allowed: {', '.join(VLLM_MODES)}")
+    if r.engine != "trl":
+        changed = [f"trl.{k}" for k, v in dataclasses.asdict(cfg.trl).items() if v != getattr(TRLConfig(), k)]
+        if changed:
+            raise DumpError(f"{changed[0]} is set, but only --engine trl reads the trl section; add --engine trl or drop it")
     if g.beta > 0 and not cfg.model.lora:
         raise DumpError("grpo.beta > 0 needs LoRA (the reference is the base model with the adapter disabled); "
                         "set grpo.beta=0 or model.lora=true")

@@ -3,6 +3,7 @@
     dump train --scheduler ucb                                  # the CPU demo (SmolLM2 + LoRA, ~2.5 min on 2 cores)
     dump train --config examples/configs/ladder-tiny.yaml --scheduler uniform --out runs/uni
     dump train --resume runs/uni                                # continue from the newest checkpoint
+    dump train --engine trl ...                                 # TRL's GRPOTrainer (docs/engines.md)
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ def train(
 
     Ctrl-C, SIGTERM and SIGHUP save a checkpoint (exit 130/143/129); --resume continues exactly where the run stopped.
 
+    --engine trl trains with TRL's GRPOTrainer (several processes through torchrun / accelerate launch).
+
     Example: dump train --scheduler ucb
     """
     from dumpcli.train.signals import StopRequested, stop_signals
@@ -109,10 +112,16 @@ def train(
 
 
 def _train(cfg: TrainConfig, resume: Path | None, console: Console, as_json: bool) -> None:
+    from dumpcli.engines import build_engine
     from dumpcli.train.loop import TrainingInterrupted
-    from dumpcli.train.setup import build_trainer
 
-    trainer = build_trainer(cfg, resume=resume is not None)
+    trainer = build_engine(cfg, resume=resume is not None)
+    if not trainer.is_main_process:  # torchrun / accelerate launch: rank 0 reports
+        try:
+            trainer.fit()
+        finally:
+            trainer.close()
+        return
     try:
         verb = f"Resuming at step {trainer.step}" if resume is not None else "Training"
         for note in trainer.notes:

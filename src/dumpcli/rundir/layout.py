@@ -8,7 +8,9 @@
       samples.jsonl          a few completions per step
       .lock                  held (flock) by the one `dump train` writing the run; holds its pid
       checkpoints/step-000020/  adapter/, optimizer.pt, scheduler.json, rng.pt, rng_host.json,
-                                trainer_state.json, manifest.json (written last: sizes, sha256)
+                                trainer_state.json, manifest.json (written last: sizes, sha256);
+                                --engine trl: adapter/, scheduler.json, trl/ (TRL's checkpoint),
+                                trainer_state.json, manifest.json
 
 This module is the only place that knows these names (docs/formats.md documents them); the
 writer (`dumpcli.rundir.writer`) and the readers (`RunDir` here, `dumpcli.rundir.reader` for
@@ -50,6 +52,8 @@ RNG = "rng.pt"
 RNG_HOST = "rng_host.json"
 TRAINER_STATE = "trainer_state.json"
 MANIFEST = "manifest.json"  # written last: its presence makes the checkpoint complete; sizes + sha256 verify it
+TRL_CHECKPOINT = "trl"  # --engine trl: TRL's own checkpoint (optimizer, LR schedule, per-rank RNG, its trainer state)
+TRL_STAGING = ".trl"  # --engine trl: under checkpoints/, where TRL writes a checkpoint before dump moves it in
 
 _STEP_DIR = re.compile(r"step-(\d+)")  # temp dirs of a write in progress start with "." and never match
 

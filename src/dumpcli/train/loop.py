@@ -33,8 +33,9 @@ from dumpcli.rundir import RunWriter, read_trainer_state
 from dumpcli.rundir.layout import ADAPTER, OPTIMIZER, SCHEDULER_STATE
 from dumpcli.scheduler import Scheduler
 from dumpcli.train.batch import StepBatch
-from dumpcli.train.evaluate import EvalSet, Sampling, evaluate
+from dumpcli.train.evaluate import Sampling, evaluate
 from dumpcli.train.grpo import BatchSize, group_advantages, grpo_loss
+from dumpcli.train.metrics import per_distribution, reward_parts
 from dumpcli.train.rng import capture_rng_states, load_rng_states, restore_rng_states, rng_untouched, save_rng_states
 from dumpcli.train.setup import TrainingData, hf_progress_bars_off
 from dumpcli.train.signals import StopRequested, deferred, shielded, stop_signals
@@ -126,6 +127,10 @@ class Trainer:
     def close(self) -> None:
         """Release the run dir's lock (also released when the process ends, however it ends)."""
         self.writer.release()
+    @property
+    def is_main_process(self) -> bool:
+        """One process, always the one that reports (the engine interface, dumpcli.engines)."""
+        return True
 
     # ------------------------------------------------------------ the step
 
@@ -280,7 +285,6 @@ class Trainer:
         lengths = mask.sum(dim=1).float()  # [N]
         ended = (torch.isin(rollout.completion_ids, self.eos_ids) & mask.bool()).any(dim=1)  # [N] stopped at EOS
         rew, adv = batch.rewards.numpy(), batch.learnability.detach().cpu().numpy()  # [N]
-        dist_of, slots = batch.distribution_of, batch.slots  # [N], [B]
         no_signal = ~batch.has_signal()  # [B]
         tokens = max(update["tokens"], 1.0)
         row: dict[str, Any] = {
@@ -298,18 +302,10 @@ class Trainer:
         if g.filter_zero_std_groups:
             row["dynamic_sampling/rounds"] = rounds
             row["dynamic_sampling/groups_drawn"] = batch.num_prompts
-        for part in sorted({p for r in batch.results for p in r.parts}):
-            row[f"rewards/{part}"] = float(np.mean([r.parts.get(part, 0.0) for r in batch.results]))
+        row.update(reward_parts(batch.results))
         row["scheduler"] = self.cfg.scheduler.name
-        row["distributions"] = {
-            name: {
-                "probability": float(batch.probabilities[j]), "prompts": int((slots == j).sum()),
-                "zero_std_prompts": int((no_signal & (slots == j)).sum()),
-                "reward": float(rew[dist_of == j].mean()) if (slots == j).any() else None,
-                "abs_advantage": float(np.abs(adv[dist_of == j]).mean()) if (slots == j).any() else None,
-            }
-            for j, name in enumerate(self.names)
-        }
+        row["distributions"] = per_distribution(self.names, batch.probabilities, batch.slots, batch.distribution_of,
+                                                rew, adv, no_signal)
         return row
 
     def _log_samples(self, batch: StepBatch) -> None:
@@ -329,11 +325,9 @@ class Trainer:
         import torch
 
         self.model.eval()
-        sets = [EvalSet(name, rows, self.data.rewards[j]) for j, (name, rows) in
-                enumerate(zip(self.names, self.data.test_rows)) if rows]
         with torch.no_grad(), rng_untouched():
             sampling = Sampling(self.cfg.run.eval_samples, self.cfg.grpo.temperature, self.cfg.grpo.top_p)
-            result = evaluate(self.loaded, sets, self.cfg.grpo.max_new_tokens, self.cfg.run.eval_batch_size,
+            result = evaluate(self.loaded, self.data.eval_sets(), self.cfg.grpo.max_new_tokens, self.cfg.run.eval_batch_size,
                               sampling=sampling)
         row = {"step": self.step, "time": time.time(), **result}
         self.writer.append_eval(row)

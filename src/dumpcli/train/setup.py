@@ -30,6 +30,7 @@ from dumpcli.rewards import RewardFn, get_reward
 from dumpcli.rundir import RunDir, RunWriter, check_new_run_dir
 from dumpcli.rundir.layout import describe_fallback
 from dumpcli.rundir.lock import RunLock
+from dumpcli.train.evaluate import EvalSet
 from dumpcli.scheduler import Distribution, Scheduler, build_scheduler
 
 
@@ -43,6 +44,10 @@ class TrainingData:
     test_rows: list[list[dict[str, Any]]]  # per distribution, at most data.eval_rows each
     rewards: list[RewardFn]  # per distribution
     distributions: list[Distribution]  # what the scheduler knows of each
+
+    def eval_sets(self) -> list[EvalSet]:
+        """The test rows of each distribution that has any, with its reward: what every evaluation runs."""
+        return [EvalSet(name, rows, self.rewards[j]) for j, (name, rows) in enumerate(zip(self.names, self.test_rows)) if rows]
 
     @property
     def path(self) -> Path:
@@ -139,6 +144,36 @@ def default_run_dir(scheduler: str) -> str:
     return str(Path("runs") / f"{scheduler}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
+def open_run(cfg: TrainConfig, *, resume: bool, main: bool = True) -> tuple[TrainConfig, RunDir, RunLock | None]:
+    """The validated config (scheduler options typed, paths resolved, run dir named), its run dir and,
+    on resume, the run dir's lock, taken before anything slow so that a second trainer stops here.
+
+    Only the `main` process (of several, --engine trl) checks a new run dir or takes the lock.
+    """
+    validate_config(cfg)
+    cfg = resolve_paths(resolve_scheduler(cfg))  # config.yaml records every option typed, paths resolved
+    if cfg.run.out is None:
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, out=default_run_dir(cfg.scheduler.name)))
+    run = RunDir(Path(str(cfg.run.out)))
+    if resume:
+        run.read_raw_config()  # a run dir at all
+        return cfg, run, run.lock() if main else None
+    if main:
+        check_new_run_dir(run)  # before the model loads: a bad --out fails in a second
+    return cfg, run, None
+
+
+def set_aside_damaged(run: RunDir, writer: RunWriter | None) -> tuple[Path | None, list[str]]:
+    """The newest intact checkpoint of `run` and the notes on damaged newer ones, set aside by `writer`."""
+    checkpoint, damaged = run.newest_intact_checkpoint()
+    if not damaged:
+        return checkpoint, []
+    if writer is not None:
+        for path, _ in damaged:
+            writer.set_aside(path)
+    return checkpoint, [describe_fallback(checkpoint, damaged) + "; set aside as step-N.damaged"]
+
+
 def build_trainer(cfg: TrainConfig, *, resume: bool = False) -> Any:
     """Validate and load everything, then create the run dir, or reopen it at its newest intact checkpoint.
 
@@ -150,17 +185,7 @@ def build_trainer(cfg: TrainConfig, *, resume: bool = False) -> Any:
     from dumpcli.policy import load_policy
     from dumpcli.train.loop import Trainer
 
-    validate_config(cfg)
-    cfg = resolve_paths(resolve_scheduler(cfg))  # config.yaml records every option typed, paths resolved
-    if cfg.run.out is None:
-        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, out=default_run_dir(cfg.scheduler.name)))
-    run = RunDir(Path(str(cfg.run.out)))
-    if resume:
-        run.read_raw_config()  # a run dir at all
-        lock: RunLock | None = run.lock()  # before anything slow: a second trainer stops here
-    else:
-        check_new_run_dir(run)  # before the model loads: a bad --out fails in a second
-        lock = None
+    cfg, run, lock = open_run(cfg, resume=resume)
     try:
         data = load_training_data(cfg.data)
         if resume:
@@ -172,11 +197,8 @@ def build_trainer(cfg: TrainConfig, *, resume: bool = False) -> Any:
         if lock is None:
             return Trainer(cfg, data, scheduler, loaded, RunWriter.create(run.path, cfg, data.record))
         trainer = Trainer(cfg, data, scheduler, loaded, RunWriter(run, lock))
-        checkpoint, damaged = run.newest_intact_checkpoint()
-        if damaged:
-            trainer.notes.append(describe_fallback(checkpoint, damaged) + "; set aside as step-N.damaged")
-            for path, _ in damaged:
-                trainer.writer.set_aside(path)
+        checkpoint, notes = set_aside_damaged(run, trainer.writer)
+        trainer.notes += notes
         if checkpoint is not None:
             trainer.load_checkpoint(checkpoint)
         trainer.writer = RunWriter.reopen(run, trainer.step if checkpoint is not None else None, lock)
