@@ -271,3 +271,16 @@ def test_without_dynamic_sampling_each_step_draws_exactly_one_batch(run: Path) -
         assert sum(d["prompts"] for d in row["distributions"].values()) == 3
         zero = sum(d["zero_std_prompts"] for d in row["distributions"].values())
         assert zero == round(row["frac_reward_zero_std"] * 3)
+
+
+def test_resume_of_a_run_still_being_created_names_the_trainer_that_holds_it(tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from dumpcli.rundir import RunDir
+
+    run = RunDir(tmp_path / "new")
+    run.path.mkdir()
+    with run.lock():  # a new run holds its lock before its config.yaml is written
+        assert main(["train", "--resume", str(run.path)]) == 2
+    assert f"pid {os.getpid()}" in capsys.readouterr().err

@@ -24,7 +24,7 @@ from dumpcli import __version__
 from dumpcli.engines import ENGINES
 from dumpcli.errors import DumpError
 from dumpcli.fsutil import atomic_write_text
-from dumpcli.values import coerce, type_name
+from dumpcli.values import coerce, coerce_fields, type_name
 
 CONFIG_FORMAT_VERSION = 1
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo")  # the table lives in dumpcli.train.grpo; names as TRL's loss_type
@@ -356,17 +356,12 @@ def scheduler_options(name: str, raw: Mapping[str, Any]) -> Any:
     from dumpcli.scheduler import get_scheduler_class  # the plugin, looked up only when options are resolved
 
     options_class = get_scheduler_class(name).options_class
-    hints = typing.get_type_hints(options_class)
-    fields = [f.name for f in dataclasses.fields(options_class)]
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        key_norm = str(key).replace("-", "_")
-        if key_norm not in fields:
-            raise DumpError(f"scheduler {name!r} has no option {key!r}; its options: {', '.join(fields) or 'none'}")
-        try:
-            values[key_norm] = coerce(value, hints[key_norm])
-        except (TypeError, ValueError) as e:
-            raise DumpError(f"scheduler {name!r} option {key!r} must be {type_name(hints[key_norm])}, got {value!r}") from e
+    spelled = {str(key).replace("-", "_"): key for key in raw}  # weight-by-size is weight_by_size
+    values = coerce_fields(
+        options_class, {k: raw[key] for k, key in spelled.items()},
+        unknown=lambda k, fields: f"scheduler {name!r} has no option {spelled[k]!r}; its options: {', '.join(fields) or 'none'}",
+        invalid=lambda k, value, kind: f"scheduler {name!r} option {spelled[k]!r} must be {kind}, got {value!r}",
+    )
     return options_class(**values)
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import yaml
+
+from dumpcli.errors import DumpError
 
 
 def coerce(value: Any, target: Any) -> Any:
@@ -53,6 +56,26 @@ def coerce(value: Any, target: Any) -> Any:
             raise TypeError(value)
         return str(value)
     return value
+
+
+def coerce_fields(cls: type, raw: Mapping[str, Any], *, unknown: Callable[[str, list[str]], str],
+                  invalid: Callable[[str, Any, str], str]) -> dict[str, Any]:
+    """`raw` converted to the types of dataclass `cls`'s fields (scheduler options, TRL's GRPOConfig).
+
+    DumpError with `unknown(key, field names)` for a key that is no field, `invalid(key, value,
+    type in prose)` for a value that does not convert.
+    """
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise DumpError(unknown(key, fields))
+        try:
+            out[key] = coerce(value, hints[key])
+        except (TypeError, ValueError) as e:
+            raise DumpError(invalid(key, value, type_name(hints[key]))) from e
+    return out
 
 
 def type_name(t: Any, *, prose: bool = True) -> str:

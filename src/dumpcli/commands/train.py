@@ -40,7 +40,10 @@ def resolve_config(config: Path | None, flags: dict[str, Any], scheduler_options
     options typed and complete, so a resumed run compares values, not spellings.
     """
     from dumpcli.rundir import RunDir
+    from dumpcli.rundir.lock import refuse_if_held
 
+    if resume is not None:
+        refuse_if_held(resume)  # before reading it: a run being created has no config.yaml yet
     saved = RunDir(resume).read_config() if resume is not None else None
     base = saved if saved is not None else TrainConfig()
     cfg = load_config_file(config, base=base) if config is not None else base

@@ -36,7 +36,7 @@ from dumpcli.rundir.layout import ADAPTER, SCHEDULER_STATE, TRL_CHECKPOINT, TRL_
 from dumpcli.scheduler import Scheduler, build_scheduler
 from dumpcli.train.setup import (TrainingData, check_same_dataset, hf_progress_bars_off, load_training_data, open_run,
                                  seed_everything, set_aside_damaged)
-from dumpcli.values import coerce, type_name
+from dumpcli.values import coerce_fields
 
 try:
     from transformers import TrainerCallback
@@ -299,14 +299,12 @@ def _grpo_config(cfg: TrainConfig, world: int, output_dir: str) -> GRPOConfig:
         kwargs["activation_checkpointing"] = kwargs.pop("gradient_checkpointing")
     if not torch.cuda.is_available():  # model.device auto = the CPU here
         kwargs.update(use_cpu=True, dataloader_pin_memory=False)  # nothing to pin to; torch warns otherwise
-    hints = typing.get_type_hints(GRPOConfig)
-    for key, value in cfg.trl.args.items():
-        if key not in known:
-            raise DumpError(f"trl.args.{key} is not a trl.GRPOConfig field (TRL {_trl_version()}); see `python -c 'import trl; help(trl.GRPOConfig)'`")
-        try:
-            kwargs[key] = coerce(value, hints[key])
-        except (TypeError, ValueError) as e:
-            raise DumpError(f"trl.args.{key} must be {type_name(hints[key])}, got {value!r}") from e
+    kwargs.update(coerce_fields(
+        GRPOConfig, cfg.trl.args,
+        unknown=lambda key, _: f"trl.args.{key} is not a trl.GRPOConfig field (TRL {_trl_version()}); "
+                               "see `python -c 'import trl; help(trl.GRPOConfig)'`",
+        invalid=lambda key, value, kind: f"trl.args.{key} must be {kind}, got {value!r}",
+    ))
     try:
         return GRPOConfig(**kwargs)
     except ValueError as e:  # TRL's own checks (vLLM without vllm installed, ...): its message, one line

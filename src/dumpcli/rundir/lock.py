@@ -40,9 +40,7 @@ class RunLock:
         else:
             pid = _read_pid(fd)
             os.close(fd)
-            who = f"pid {pid}" if pid else "another process"
-            raise DumpError(f"run dir {run_path} is being trained by another dump train ({who}); "
-                            f"wait for it to end or stop it, then resume with dump train --resume {run_path}")
+            raise held_by(run_path, pid)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return cls(path, fd)
@@ -61,6 +59,20 @@ class RunLock:
 
     def __del__(self) -> None:
         self.release()
+
+
+def held_by(run_path: Path, pid: int) -> DumpError:
+    who = f"pid {pid}" if pid else "another process"
+    return DumpError(f"run dir {run_path} is being trained by another dump train ({who}); "
+                     f"wait for it to end or stop it, then resume with dump train --resume {run_path}")
+
+
+def refuse_if_held(run_path: Path) -> None:
+    """DumpError naming the pid when a trainer holds the run dir: checked before reading a run to
+    resume, since a new run holds its lock before its config.yaml exists. Creates nothing."""
+    pid = lock_holder(run_path)
+    if pid is not None:
+        raise held_by(run_path, pid)
 
 
 def lock_holder(run_path: Path) -> int | None:

@@ -29,7 +29,7 @@ from dumpcli.fsutil import cache_root
 from dumpcli.rewards import RewardFn, get_reward
 from dumpcli.rundir import RunDir, RunWriter, check_new_run_dir
 from dumpcli.rundir.layout import describe_fallback
-from dumpcli.rundir.lock import RunLock
+from dumpcli.rundir.lock import RunLock, refuse_if_held
 from dumpcli.train.evaluate import EvalSet
 from dumpcli.scheduler import Distribution, Scheduler, build_scheduler
 
@@ -156,6 +156,8 @@ def open_run(cfg: TrainConfig, *, resume: bool, main: bool = True) -> tuple[Trai
         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, out=default_run_dir(cfg.scheduler.name)))
     run = RunDir(Path(str(cfg.run.out)))
     if resume:
+        if main:
+            refuse_if_held(run.path)  # a new run may not have written its config.yaml yet: name its pid
         run.read_raw_config()  # a run dir at all
         return cfg, run, run.lock() if main else None
     if main:

@@ -14,6 +14,7 @@ the first must not cut the checkpoint that the first one asked for.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -43,14 +44,28 @@ class _State:
     holding = 0  # nesting depth of deferred() / shielded()
     stopping = False  # a StopRequested was raised: later signals are only recorded
     pending: list[int] = []  # noqa: RUF012 - one process-wide state
+    arrivals: list[int] = []  # noqa: RUF012 - stop signals in the order they arrived
+    wakeup: int | None = None  # read end of the pipe the C-level handler writes each signal number to
+
+
+def _first_arrived(fallback: int) -> int:
+    """The stop signal that arrived first. Python runs the handlers of signals pending together in
+    signal-number order (SIGINT before SIGTERM), so the order comes from the wakeup pipe, which the
+    C-level handler writes as they arrive."""
+    if _State.wakeup is not None:
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while chunk := os.read(_State.wakeup, 64):
+                _State.arrivals += [s for s in chunk if s in STOP_SIGNALS]
+    return _State.arrivals[0] if _State.arrivals else fallback
 
 
 def _handler(signum: int, frame: Any) -> None:
+    first = _first_arrived(signum)
     if _State.holding or _State.stopping:
         _State.pending.append(signum)
         return
     _State.stopping = True
-    raise StopRequested(signum)
+    raise StopRequested(first)
 
 
 @contextlib.contextmanager
@@ -66,14 +81,22 @@ def stop_signals() -> Iterator[None]:
         finally:
             _State.installed -= 1
         return
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
     previous = {s: signal.signal(s, _handler) for s in STOP_SIGNALS}
-    _State.installed, _State.stopping, _State.pending = 1, False, []
+    _State.installed, _State.stopping, _State.pending, _State.arrivals = 1, False, [], []
+    _State.wakeup = read_end
     try:
         yield
     finally:
-        _State.installed = 0
+        _State.installed, _State.wakeup = 0, None
         for s, handler in previous.items():
             signal.signal(s, handler)
+        signal.set_wakeup_fd(previous_fd)
+        os.close(read_end)
+        os.close(write_end)
 
 
 @contextlib.contextmanager
@@ -83,7 +106,7 @@ def deferred() -> Iterator[None]:
         yield
     if not _State.holding and _State.pending and not _State.stopping:
         _State.stopping = True
-        raise StopRequested(_State.pending[0])
+        raise StopRequested(_first_arrived(_State.pending[0]))
 
 
 @contextlib.contextmanager
