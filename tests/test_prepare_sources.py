@@ -12,6 +12,7 @@ import yaml
 from dumpcli.cli import main
 from dumpcli.data import arith, ladder
 from dumpcli.data.recipe import builtin_recipes, load_recipe, prepare_recipe
+from dumpcli.errors import DumpError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +25,14 @@ def test_arith_answers_are_the_true_results_of_the_prompted_problems() -> None:
         assert int(row["answer"]) >= 0
         digits = json.loads(row["meta"])["digits"]
         assert len(a) == len(b) == digits
-        assert row["prefill"] == "<answer>" and row["id"].startswith(row["distribution"] + "/")
+        assert row["prefill"] == f"<answer>{a} {sym} {b} =" and row["id"].startswith(row["distribution"] + "/")
+
+
+def test_arith_tag_prefill_leaves_the_working_to_the_model_and_unknown_prefills_are_refused() -> None:
+    out = arith.build(arith.ArithSpec(ops=("add",), digits=(1,), train=5, test=2, prefill="tag"))
+    assert {row["prefill"] for row in out.rows["train"] + out.rows["test"]} == {"<answer>"}
+    with pytest.raises(DumpError, match="unknown arithmetic prefill 'chat'; use one of: equation, tag"):
+        arith.build(arith.ArithSpec(ops=("add",), digits=(1,), train=5, test=2, prefill="chat"))
 
 
 def test_arith_distribution_names_and_difficulties_rise_with_digits() -> None:
@@ -73,6 +81,8 @@ def test_prepare_recipe_builds_a_builtin_by_name(tmp_path: Path) -> None:
 def test_cpu_demo_recipe_names(tmp_path: Path) -> None:
     ds = prepare_recipe("cpu-demo", tmp_path / "c")
     assert ds.names == ["arith-add-1", "arith-mul-1", "arith-add-2", "arith-mul-2", "arith-add-3", "arith-mul-3"]
+    assert ds.summary()["rows"] == {"train": 1200, "test": 6 * 48}  # 48 test rows a level: one row is 2 points
+    assert all(row["prefill"].endswith(" =") for row in ds.rows("test"))
 
 
 def test_kk_paper_recipe_asks_for_the_papers_twelve_distributions() -> None:
@@ -121,4 +131,5 @@ def test_cli_json_summary_lists_distributions_rows_and_rewards(tmp_path: Path, c
 def test_manifest_records_how_each_distribution_was_made(tmp_path: Path) -> None:
     main(["prepare", "arith", "--ops", "mul", "--digits", "2", "--train", "4", "--test", "1", "--seed", "9", "--out", str(tmp_path / "a")])
     made = yaml.safe_load((tmp_path / "a" / "dataset.yaml").read_text())["distributions"][0]["made"]
-    assert made == {"generator": "arith", "op": "mul", "digits": 2, "seed": 9, "distinct_problems": 8100}
+    assert made == {"generator": "arith", "op": "mul", "digits": 2, "seed": 9, "distinct_problems": 8100,
+                    "prefill": "equation"}

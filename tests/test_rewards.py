@@ -97,15 +97,21 @@ def test_kk_reward_decodes_a_json_ground_truth_like_dump() -> None:
     [
         ("<answer>39</answer>", "39", 1.2, True),
         ("<answer>17 + 22 = 39", "39", 1.0, True),  # no closing tag: last number counts
-        ("<answer>17 + 22 = 38</answer> no, 39", "39", 0.2, False),  # the tag's number counts
+        ("<answer>17 + 22 = 39\n\nThis is a sum.", "39", 1.0, True),  # chatter without numbers is harmless
+        ("<answer>17 + 22 = 39\n\nIt has 2 parts.", "39", 0.0, False),  # no tag: the last number anywhere counts
+        ("<answer>17 + 22 = 38</answer> no, 39", "39", 0.0, False),  # the tag's number counts; no tag credit when wrong
         ("<answer>The answer is 1,234.</answer>", "1234", 1.2, True),
         ("<answer>39.0</answer>", "39", 1.2, True),
-        ("<answer>-5</answer>", "5", 0.2, False),
-        ("<answer>I do not know</answer>", "4", 0.2, False),
+        ("<answer>-5</answer>", "5", 0.0, False),  # a closed tag alone earns nothing
+        ("<answer>I do not know</answer>", "4", 0.0, False),
         ("<answer>", "4", 0.0, False),
+        ("<answer>1 * 7 =</answer>", "7", 0.0, False),  # an unfinished equation is not read as its operand
+        ("<answer>1 * 7 =", "7", 0.0, False),
+        ("<answer>1 * 7 = 7</answer>", "7", 1.2, True),
+        ("<answer>3 * 4 = 12 = 12</answer>", "12", 1.2, True),
     ],
 )
-def test_arith_reward_gives_graded_credit(completion: str, answer: str, reward: float, correct: bool) -> None:
+def test_arith_reward_credits_the_right_number_and_the_tag_only_with_it(completion: str, answer: str, reward: float, correct: bool) -> None:
     result = arith_reward(completion, answer)
     assert result.reward == pytest.approx(reward) and result.correct is correct
 

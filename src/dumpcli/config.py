@@ -82,15 +82,15 @@ class DataConfig:
     path: str | None = field(default=None, metadata={"help": "Dataset dir from `dump prepare`; none = prepare `recipe` into the cache on first use."})
     recipe: str = field(default="cpu-demo", metadata={"help": "Built-in recipe (or recipe file) used when `path` is none; cpu-demo is SmolLM2's arithmetic ladder."})
     distributions: list[str] | None = field(default=None, metadata={"help": "Train and evaluate on these distributions only (none = all of the dataset's)."})
-    eval_rows: int = field(default=16, metadata={"help": "At most this many test rows per distribution in each evaluation, so evaluation stays fast."})
+    eval_rows: int = field(default=48, metadata={"help": "At most this many test rows per distribution in each evaluation, so evaluation stays fast."})
 
 
 @dataclass
 class GRPOConfig:
-    steps: int = field(default=24, metadata={"help": "Optimizer steps (one batch of prompts each)."})
+    steps: int = field(default=40, metadata={"help": "Optimizer steps (one batch of prompts each)."})
     batch_size: int = field(default=4, metadata={"help": "Prompts per step; the scheduler picks the distribution of each slot."})
     num_generations: int = field(default=8, metadata={"help": "Completions per prompt (the GRPO group, G >= 2)."})
-    max_new_tokens: int = field(default=16, metadata={"help": "Longest completion; longer ones are cut (completions/clipped_ratio)."})
+    max_new_tokens: int = field(default=12, metadata={"help": "Longest completion; longer ones are cut (completions/clipped_ratio)."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of the rollouts (evaluation is greedy)."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling of the rollouts; 1 = off."})
     lr: float = field(default=2e-4, metadata={"help": "AdamW learning rate; 2e-4 suits LoRA, full fine-tunes want ~1e-5 or less."})

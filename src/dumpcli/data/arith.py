@@ -3,11 +3,18 @@
     dump prepare arith --ops add,mul --digits 1-3 --train 200 --test 50 --out data/arith
 
 Each operand has exactly d digits (1..9 for d = 1); subtraction keeps a >= b so answers are
-never negative. Prompts are one short user message and the row's prefill is "<answer>", so even a
-model that ignores format instructions starts inside the tag; the `arith` reward gives +1 for
-the right final number and +0.2 for closing the tag. SmolLM2-135M-Instruct gets about a fifth of
-1-digit sums right when sampling and almost nothing from 2-digit products on: the low levels
-are learnable, the high ones are not (yet).
+never negative. Prompts are one short user message. The row's prefill (`prefill` option):
+
+  equation (default)  "<answer>17 + 22 =": the model starts inside the tag with the problem
+                      written out, so the only thing left to write is the result (" 39</answer>").
+                      The working "a op b = c" that makes SmolLM2 right is always there, and no
+                      length limit can push it out.
+  tag                 "<answer>": the model writes the working itself (or skips it).
+
+The `arith` reward gives +1 for the right final number, plus +0.2 for a closed tag only when
+the number is right (benchmarks/DEMO.md: a tag credit on its own taught SmolLM2 to skip the
+working). SmolLM2-135M-Instruct solves most 1-digit problems, some 2-digit sums and almost no
+3-digit ones: the low levels are solved, the middle ones learnable, the high ones out of reach.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from dumpcli.errors import DumpError
 
 OPS = {"add": ("+", 0.0), "sub": ("-", 0.25), "mul": ("*", 0.5)}  # symbol, difficulty offset
 TEMPLATE = "What is {a} {sym} {b}? Reply with the number in <answer></answer>."
+PREFILLS = {"equation": "<answer>{a} {sym} {b} =", "tag": "<answer>"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ class ArithSpec:
     train: int = 200
     test: int = 50
     seed: int = 42
+    prefill: str = "equation"  # a key of PREFILLS
 
 
 def operand_range(digits: int) -> tuple[int, int]:
@@ -63,6 +72,8 @@ def build(spec: ArithSpec, progress: ProgressFn = no_progress) -> SourceOutput:
     bad = [d for d in spec.digits if not 1 <= d <= 9]
     if bad:
         raise DumpError(f"--digits must be between 1 and 9 (got {bad[0]})")
+    if spec.prefill not in PREFILLS:
+        raise DumpError(f"unknown arithmetic prefill {spec.prefill!r}; use one of: {', '.join(PREFILLS)}")
     out = SourceOutput()
     for digits in spec.digits:
         for op in spec.ops:
@@ -73,10 +84,12 @@ def build(spec: ArithSpec, progress: ProgressFn = no_progress) -> SourceOutput:
             for split, problems in (("train", train), ("test", test)):
                 for i, (a, b) in enumerate(problems):  # type: ignore[misc]
                     prompt = [{"role": "user", "content": TEMPLATE.format(a=a, sym=OPS[op][0], b=b)}]
+                    prefill = PREFILLS[spec.prefill].format(a=a, sym=OPS[op][0], b=b)
                     meta = {"op": op, "a": a, "b": b, "digits": digits}
-                    out.rows[split].append(make_row(name, split, i, prompt, "<answer>", str(solve(op, a, b)), meta))
+                    out.rows[split].append(make_row(name, split, i, prompt, prefill, str(solve(op, a, b)), meta))
             progress(name, spec.train + spec.test, spec.train + spec.test)
-            made = {"generator": "arith", "op": op, "digits": digits, "seed": spec.seed, "distinct_problems": space}
+            made = {"generator": "arith", "op": op, "digits": digits, "seed": spec.seed, "distinct_problems": space,
+                    "prefill": spec.prefill}
             rows = {"train": spec.train, "test": spec.test}
             out.distributions.append(DistributionInfo(name, "arith", digits + OPS[op][1], "arith", rows, made))
     return out
