@@ -63,7 +63,7 @@ def inspect(
         from dumpcli.inspect.plots import plot_runs
 
         plot_runs(loaded, plot, window=window)
-        console.print(f"wrote {plot}")
+        console.print(f"wrote {plot}", soft_wrap=True, highlight=False)  # a path stays on one line
 
 
 def render(summary: dict[str, Any]) -> RenderableType:
