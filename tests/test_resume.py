@@ -18,7 +18,7 @@ import pytest
 from dumpcli.cli import main
 from dumpcli.fsutil import read_jsonl
 
-STEPS = 8
+STEPS = 12  # room for a signal to land mid-run on a loaded machine
 TIMING_KEYS = {"time", "elapsed_s", "step_time_s", "generation_time_s", "tokens_per_second"}
 
 
