@@ -1,6 +1,6 @@
 """`dump train`: GRPO with a curriculum scheduler over a mixture of distributions.
 
-    dump train --scheduler ucb                                  # the CPU demo (SmolLM2 + LoRA, ~2.5 min on 2 cores)
+    dump train --scheduler ucb                                  # the CPU demo (SmolLM2 + LoRA, 40 steps)
     dump train --config examples/configs/ladder-tiny.yaml --scheduler uniform --out runs/uni
     dump train --resume runs/uni                                # continue from the newest checkpoint
     dump train --engine trl ...                                 # TRL's GRPOTrainer (docs/engines.md)
@@ -235,17 +235,17 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
 
     table = Table(title=f"Run {summary['run']}: {summary['steps']} steps in {summary['elapsed_s']:.0f} s", title_justify="left")
     sampled = summary.get("eval_sampled_accuracy_first") is not None
-    columns = ["distribution", "accuracy (greedy)", *(["accuracy (sampled)"] if sampled else []), "eval reward",
+    columns = ["distribution", "greedy acc", *(["sampled acc"] if sampled else []), "eval reward",
                "prompts", "train reward", "p(last)"]
-    for col in columns:
-        table.add_column(col, justify="left" if col == "distribution" else "right")
+    for col in columns:  # names whole; on a narrow console the numbers wrap instead
+        table.add_column(col, justify="left" if col == "distribution" else "right", no_wrap=col == "distribution")
     for name, d in summary["distributions"].items():
         table.add_row(name, change(d, "eval_accuracy"), *([change(d, "eval_sampled_accuracy")] if sampled else []),
                       change(d, "eval_reward"), str(d["prompts"]), change(d, "train_reward"), _fmt(d["probability_last"]))
     table.add_row("[bold]all", change(summary, "eval_accuracy"), *([change(summary, "eval_sampled_accuracy")] if sampled else []),
                   change(summary, "eval_reward"), "", change(summary, "reward"), "")
     console.print(table)
-    console.print("accuracy: exact answers on the test rows, greedy and (sampled) at the training temperature, "
+    console.print("acc: exact answers on the test rows, greedy and sampled at the training temperature, "
                   "before → after training; train reward: first → last quarter of the steps that drew it", style="dim")
     console.print(headline(summary))
     console.print(f"Evaluate: dump eval --run {summary['run']}   Inspect: dump inspect {summary['run']}")
