@@ -77,6 +77,9 @@ class BenchConfig:
     an entry of `schedulers` that names an arm runs it."""
     warm_start: dict[str, Any] | None = None
     """Warm-start tiny-random on these levels first (benchmarks/warm_start.py: levels, steps, ...) and train that."""
+    focus: list[str] | None = None
+    """Distributions whose final mean `measure` fills the "final ..." column (default: the hardest,
+    largest `difficulty`); e.g. the levels that are learnable at step 0."""
     description: str = ""
 
 
@@ -145,6 +148,19 @@ def run_train_config(cfg: BenchConfig, data_dir: Path, run_dir: Path, arm: str, 
     )
     merged["scheduler"] = {"name": scheduler, "options": dict(options)}
     return merged
+
+
+def focus_distributions(cfg: BenchConfig, data_dir: Path) -> list[str]:
+    """The distributions of the "final ..." column: the config's `focus`, else the hardest."""
+    if not cfg.focus:
+        return hardest_distributions(data_dir)
+    from dumpcli.data.dataset import load_dataset_dir
+
+    names = load_dataset_dir(data_dir).names
+    missing = [name for name in cfg.focus if name not in names]
+    if missing:
+        raise DumpError(f"focus: the dataset has no distribution {missing[0]!r}; it has: {', '.join(names)}")
+    return list(cfg.focus)
 
 
 # ---------------------------------------------------------------- running
@@ -248,7 +264,7 @@ def measure(
     """Train (or reuse) every arm x seed run under `runs_dir` and summarise each finished one."""
     jobs = [(s, k) for s in cfg.schedulers for k in seeds]
     walls = train_runs(cfg, data_dir, runs_dir, jobs, train, prepare_model(cfg, data_dir))
-    hardest = hardest_distributions(data_dir)
+    hardest = focus_distributions(cfg, data_dir)
     return [
         summarize_run(s, k, RunDir(runs_dir / run_name(s, k)).read_evals(), hardest, cfg.target_reward,
                       walls[run_name(s, k)], cfg.measure, RunDir(runs_dir / run_name(s, k)).read_metrics())
@@ -286,7 +302,7 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
     seeds_of = {s: seeds for s, seeds in seeds_of.items() if seeds}  # --tabulate-only may lack some
     if "uniform" not in seeds_of:
         raise DumpError("no finished uniform run to compare with yet; run without --tabulate-only")
-    hardest = hardest_distributions(data_dir)
+    hardest = focus_distributions(cfg, data_dir)
     table = aggregate(summaries, list(seeds_of), cfg.steps)
     results: dict[str, Any] = {
         "provenance": started, "config": asdict(cfg), "hardest": hardest,

@@ -182,3 +182,18 @@ def test_an_arm_sets_its_scheduler_options_and_trainer_settings(tmp_path):
     assert run["grpo"]["filter_zero_std_groups"] is True and run["model"]["name"] == "/models/warm"
     plain = bench.run_train_config(cfg, tmp_path / "data", tmp_path / "r", "uniform", 3)
     assert plain["scheduler"] == {"name": "uniform", "options": {}} and "filter_zero_std_groups" not in plain.get("grpo", {})
+
+
+def test_focus_names_the_distributions_of_the_final_column_and_unknown_ones_are_refused(tmp_path):
+    from dumpcli.data.recipe import prepare_recipe
+
+    data = tmp_path / "data"
+    prepare_recipe({"sources": [{"source": "ladder", "lengths": "1-3", "train": 4, "test": 2}]}, data, overwrite=False)
+    plain = bench.BenchConfig(recipe="ladder", target_reward=0.5)
+    assert bench.focus_distributions(plain, data) == ["reverse-3"]
+    focused = bench.BenchConfig(recipe="ladder", target_reward=0.5, focus=["reverse-1", "reverse-2"])
+    assert bench.focus_distributions(focused, data) == ["reverse-1", "reverse-2"]
+    from dumpcli.errors import DumpError
+
+    with pytest.raises(DumpError, match="reverse-9"):
+        bench.focus_distributions(bench.BenchConfig(recipe="ladder", target_reward=0.5, focus=["reverse-9"]), data)
