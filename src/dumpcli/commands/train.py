@@ -110,7 +110,7 @@ def train(
         with stop_signals():  # SIGINT, SIGTERM, SIGHUP: one line and 128 + signal, from here on
             _train(cfg, resume, console, as_json)
     except StopRequested as e:  # before training began (loading): nothing to checkpoint
-        console.print(f"Stopped by {e.name} before training began; nothing was trained.", soft_wrap=True, highlight=False)
+        console.print(f"Stopped by {e.signal_name} before training began; nothing was trained.", soft_wrap=True, highlight=False)
         raise typer.Exit(e.exit_code) from None
 
 

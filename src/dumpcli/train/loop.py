@@ -38,12 +38,12 @@ from dumpcli.train.grpo import BatchSize, group_advantages, grpo_loss
 from dumpcli.train.metrics import per_distribution, reward_parts
 from dumpcli.train.rng import capture_rng_states, load_rng_states, restore_rng_states, rng_untouched, save_rng_states
 from dumpcli.train.setup import TrainingData, hf_progress_bars_off
-from dumpcli.train.signals import StopRequested, deferred, shielded, stop_signals
+from dumpcli.train.signals import SignalExit, StopRequested, deferred, shielded, stop_signals
 
 StepCallback = Callable[["Trainer", dict[str, Any]], None]
 
 
-class TrainingInterrupted(Exception):
+class TrainingInterrupted(SignalExit, Exception):
     """A stop signal: the last completed step was checkpointed; `checkpoint` is where (None at step 0).
 
     `exit_code` is 128 + the signal: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP.
@@ -52,14 +52,6 @@ class TrainingInterrupted(Exception):
     def __init__(self, step: int, checkpoint: Path | None, signum: int = signal.SIGINT) -> None:
         super().__init__(f"interrupted after step {step}")
         self.step, self.checkpoint, self.signum = step, checkpoint, signum
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
-
-    @property
-    def signal_name(self) -> str:
-        return signal.Signals(self.signum).name
 
 
 class NonFiniteLoss(Exception):

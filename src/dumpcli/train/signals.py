@@ -23,20 +23,26 @@ from typing import Any
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class StopRequested(KeyboardInterrupt):
-    """A stop signal arrived; `exit_code` is what the process should exit with (130, 143, 129)."""
+class SignalExit:
+    """What an exception caused by stop signal `signum` exits with: 128 + signal (130, 143, 129)."""
 
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+    signum: int
 
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
 
     @property
-    def name(self) -> str:
+    def signal_name(self) -> str:
         return signal.Signals(self.signum).name
+
+
+class StopRequested(SignalExit, KeyboardInterrupt):
+    """A stop signal arrived; `exit_code` is what the process should exit with."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 class _State:
