@@ -25,11 +25,12 @@ from dumpcli.output import human_console
 from dumpcli.rundir import RunDir
 
 REPO = Path(__file__).resolve().parent.parent
-METRICS = ("steps_to_target", "auc", "final_reward", "final_hardest", "zero_signal_share", "wall_s")
+METRICS = ("steps_to_target", "auc", "final_reward", "final_sampled", "final_hardest", "zero_signal_share", "wall_s")
 HEADERS = {
     "steps_to_target": "steps to target",
     "auc": "AUC (mean {measure})",
     "final_reward": "final {measure}",
+    "final_sampled": "final sampled accuracy",
     "final_hardest": "final hardest",
     "zero_signal_share": "prompts without signal",
     "wall_s": "wall s",
@@ -47,6 +48,7 @@ class RunSummary:
     final_hardest: float
     wall_s: float
     zero_signal_share: float | None = None  # prompts drawn from groups whose rewards were all equal / all prompts
+    final_sampled: float | None = None  # final mean sampled accuracy (k samples at the training temperature), if evaluated
 
 
 def run_name(scheduler: str, seed: int) -> str:
@@ -78,10 +80,12 @@ def summarize_run(
     auc = curve_auc(np.array(steps), np.array(rewards))[1]
     last = eval_rows[-1]["distributions"]
     final_hardest = sum(last[name][measure] for name in hardest) / len(hardest)
+    # Greedy accuracy alone can hide what GRPO trains on (samples at the training temperature): report both.
+    sampled = eval_mean_curve([eval_rows[-1]], "sampled_accuracy")
     return RunSummary(
         scheduler=scheduler, seed=seed, steps_to_target=float(reached[0]) if reached else math.inf,
         auc=auc, final_reward=rewards[-1], final_hardest=final_hardest, wall_s=wall_s,
-        zero_signal_share=zero_signal_share(metrics_rows),
+        zero_signal_share=zero_signal_share(metrics_rows), final_sampled=sampled[0][1] if sampled else None,
     )
 
 

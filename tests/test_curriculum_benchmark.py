@@ -61,6 +61,19 @@ def test_final_hardest_averages_the_distributions_tied_at_the_top_difficulty():
     assert summary.final_reward == pytest.approx(0.7)
 
 
+def test_final_sampled_is_the_mean_sampled_accuracy_of_the_last_evaluation_and_none_without_it():
+    evals = [
+        {"step": 0, "distributions": {"easy": {"accuracy": 1.0, "sampled_accuracy": 0.5},
+                                      "hard": {"accuracy": 0.0, "sampled_accuracy": 0.0}}},
+        {"step": 10, "distributions": {"easy": {"accuracy": 1.0, "sampled_accuracy": 0.75},
+                                       "hard": {"accuracy": 0.5, "sampled_accuracy": 0.25}}},
+    ]
+    summary = bench.summarize_run("ucb", 0, evals, ["hard"], target=0.9, wall_s=1.0, measure="accuracy")
+    assert summary.final_reward == pytest.approx(0.75)  # greedy: mean(1.0, 0.5)
+    assert summary.final_sampled == pytest.approx(0.5)  # mean(0.75, 0.25)
+    assert bench.summarize_run("ucb", 0, EVALS, ["hard"], target=0.4, wall_s=1.0).final_sampled is None
+
+
 def test_ratio_to_uniform_divides_medians_and_is_none_when_a_median_never_reached():
     runs = [
         bench.RunSummary("uniform", seed, steps, 0.5, 0.5, 0.1, 10.0)
