@@ -12,6 +12,8 @@
 # DIR; a finished one is kept, an interrupted one resumed. At the end each run gets
 # final-eval.json (`dump eval --samples 4`: greedy and sampled accuracy per size) and `dump inspect`
 # writes DIR/compare.json and DIR/compare.png. Nothing is downloaded: HF_HUB_OFFLINE=1.
+# Needs (estimates, never run on a GPU; benchmarks/GPU.md): 1.5B ~10-12 GB GPU memory and ~1.5 h
+# per arm and seed on an H100; 7B with LoRA ~25-30 GB and 5-6 h.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUMP=${DUMP:-.venv/bin/dump}
@@ -28,7 +30,7 @@ while [ $# -gt 0 ]; do
     --seeds) [ $# -ge 2 ] || usage; seeds=$2; shift 2 ;;
     --steps) [ $# -ge 2 ] || usage; steps=$2; shift 2 ;;
     --arms) [ $# -ge 2 ] || usage; arms=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     -*) echo "kk-paper: unknown option $1" >&2; usage ;;
     *) [ -z "$weights" ] || usage; weights=$1; shift ;;
   esac
