@@ -25,9 +25,10 @@ from dumpcli.output import human_console
 from dumpcli.rundir import RunDir
 
 REPO = Path(__file__).resolve().parent.parent
-METRICS = ("steps_to_target", "auc", "final_reward", "final_sampled", "final_hardest", "zero_signal_share", "wall_s")
+METRICS = ("steps_to_target", "groups_to_target", "auc", "final_reward", "final_sampled", "final_hardest", "zero_signal_share", "wall_s")
 HEADERS = {
     "steps_to_target": "steps to target",
+    "groups_to_target": "groups generated to target",
     "auc": "AUC (mean {measure})",
     "final_reward": "final {measure}",
     "final_sampled": "final sampled accuracy",
@@ -49,6 +50,7 @@ class RunSummary:
     wall_s: float
     zero_signal_share: float | None = None  # prompts drawn from groups whose rewards were all equal / all prompts
     final_sampled: float | None = None  # final mean sampled accuracy (k samples at the training temperature), if evaluated
+    groups_to_target: float | None = None  # prompt groups generated (every generation round) up to the target; inf if never
 
 
 def run_name(scheduler: str, seed: int) -> str:
@@ -86,7 +88,20 @@ def summarize_run(
         scheduler=scheduler, seed=seed, steps_to_target=float(reached[0]) if reached else math.inf,
         auc=auc, final_reward=rewards[-1], final_hardest=final_hardest, wall_s=wall_s,
         zero_signal_share=zero_signal_share(metrics_rows), final_sampled=sampled[0][1] if sampled else None,
+        groups_to_target=groups_to_target(metrics_rows, float(reached[0]) if reached else math.inf),
     )
+
+
+def groups_to_target(metrics_rows: Sequence[Mapping[str, Any]], steps: float) -> float | None:
+    """Prompt groups generated in steps 1..`steps` (inf when the target was never reached): the
+    generation cost of reaching the target, which steps alone hide for arms that generate several
+    rounds a step (dynamic sampling). None without metrics rows."""
+    if not metrics_rows:
+        return None
+    if math.isinf(steps):
+        return math.inf
+    # Each drawn prompt is one group of G completions; `prompts` counts every generation round's draws.
+    return float(sum(d["prompts"] for row in metrics_rows if row["step"] <= steps for d in row["distributions"].values()))
 
 
 def zero_signal_share(metrics_rows: Sequence[Mapping[str, Any]]) -> float | None:
@@ -215,6 +230,8 @@ def format_value(metric: str, value: float | None, steps: int) -> str:
         return "?"
     if metric == "steps_to_target":
         return f">{steps}" if math.isinf(value) else f"{value:.0f}"
+    if metric == "groups_to_target":
+        return "never" if math.isinf(value) else f"{value:.0f}"
     return f"{value:.0f}" if metric == "wall_s" else f"{value:.3f}"
 
 

@@ -74,6 +74,21 @@ def test_final_sampled_is_the_mean_sampled_accuracy_of_the_last_evaluation_and_n
     assert bench.summarize_run("ucb", 0, EVALS, ["hard"], target=0.4, wall_s=1.0).final_sampled is None
 
 
+def _metrics_row(step: int, prompts: dict[str, int]) -> dict:
+    return {"step": step, "distributions": {n: {"prompts": k, "zero_std_prompts": 0} for n, k in prompts.items()}}
+
+
+def test_groups_to_target_counts_every_group_generated_up_to_the_target_step():
+    # 4 prompts a step, except step 10 which refilled twice (dynamic sampling: 4 + 3 + 2 groups drawn)
+    rows = [_metrics_row(t, {"easy": 1, "hard": 3} if t != 10 else {"easy": 5, "hard": 4}) for t in range(1, 21)]
+    reached = bench.summarize_run("ucb", 0, EVALS, ["hard"], target=0.4, wall_s=1.0, metrics_rows=rows)
+    assert reached.steps_to_target == 10
+    assert reached.groups_to_target == 9 * 4 + 9  # steps 1-9, then step 10's three rounds
+    never = bench.summarize_run("ucb", 0, EVALS, ["hard"], target=0.9, wall_s=1.0, metrics_rows=rows)
+    assert math.isinf(never.groups_to_target)
+    assert bench.summarize_run("ucb", 0, EVALS, ["hard"], target=0.4, wall_s=1.0).groups_to_target is None
+
+
 def test_ratio_to_uniform_divides_medians_and_is_none_when_a_median_never_reached():
     runs = [
         bench.RunSummary("uniform", seed, steps, 0.5, 0.5, 0.1, 10.0)
