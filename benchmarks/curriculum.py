@@ -295,6 +295,8 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
     cfg = load_bench_config(Path(args.config), overrides)
     started = provenance(argv)  # the revision the runs are trained at, not the one they are read at
     out = Path(args.out)
+    if args.tabulate_only:  # nothing is trained now: keep the provenance of the training, add this reading's
+        started = {**_earlier_provenance(out / "results.json"), "tabulated": started}
     out.mkdir(parents=True, exist_ok=True)
     data_dir = prepare_data(cfg, out)
     summaries = measure(cfg, data_dir, out / "runs", cfg.seeds, train=not args.tabulate_only)
@@ -324,6 +326,15 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
     atomic_write_json(out / "results.json", results)
     print_table(table, cfg.steps, hardest, cfg.target_reward, cfg.measure)
     return results
+
+
+def _earlier_provenance(results_path: Path) -> dict[str, Any]:
+    """The training provenance of an earlier results.json (without its own "tabulated"), or {}."""
+    try:
+        earlier = json.loads(results_path.read_text(encoding="utf-8")).get("provenance") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {k: v for k, v in earlier.items() if k != "tabulated"} if isinstance(earlier, dict) else {}
 
 
 def _json_safe(obj: Any) -> Any:

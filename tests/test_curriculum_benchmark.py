@@ -176,6 +176,9 @@ def test_tabulate_only_trains_nothing_and_leaves_unfinished_schedulers_out(tiny_
     assert set(json.loads(result.stdout)["table"]) == {"ucb", "uniform"}
     assert not (out / "runs" / "thompson-seed0").exists()
     assert "thompson-seed0" in result.stderr
+    provenance = json.loads(result.stdout)["provenance"]
+    assert provenance["command"] == first["provenance"]["command"]  # still the training's
+    assert "--tabulate-only" in provenance["tabulated"]["command"]
 
 
 def test_bootstrap_interval_of_the_median_brackets_it_and_collapses_for_equal_seeds():
