@@ -318,7 +318,6 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
     results["plot"] = None if plot_error else str(out / "compare.png")
     if plot_error:
         human_console().print(f"[yellow]plot skipped: dump inspect failed: {plot_error}[/]")
-    atomic_write_json(out / "results.json", results)
     heatmap_error = write_heatmaps(out / "runs", seeds_of, out / "heatmaps.png")
     results["heatmaps"] = None if heatmap_error else str(out / "heatmaps.png")
     report = markdown_table(table, cfg.steps, hardest, cfg.measure) + markdown_diagnostics(results["diagnostics"])

@@ -77,6 +77,7 @@ def summarize_run(
     if not curve:
         raise DumpError(f"run {run_name(scheduler, seed)} has no evaluations; set run.eval_every below the step budget")
     reached = [step for step, reward in curve if reward >= target]
+    to_target = float(reached[0]) if reached else math.inf
     steps, rewards = zip(*curve)
     # AUC as area per step (a mean reward, comparable across budgets): the one definition inspect uses too
     auc = curve_auc(np.array(steps), np.array(rewards))[1]
@@ -85,10 +86,10 @@ def summarize_run(
     # Greedy accuracy alone can hide what GRPO trains on (samples at the training temperature): report both.
     sampled = eval_mean_curve([eval_rows[-1]], "sampled_accuracy")
     return RunSummary(
-        scheduler=scheduler, seed=seed, steps_to_target=float(reached[0]) if reached else math.inf,
+        scheduler=scheduler, seed=seed, steps_to_target=to_target,
         auc=auc, final_reward=rewards[-1], final_hardest=final_hardest, wall_s=wall_s,
         zero_signal_share=zero_signal_share(metrics_rows), final_sampled=sampled[0][1] if sampled else None,
-        groups_to_target=groups_to_target(metrics_rows, float(reached[0]) if reached else math.inf),
+        groups_to_target=groups_to_target(metrics_rows, to_target),
     )
 
 

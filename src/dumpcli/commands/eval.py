@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from dumpcli.config import DataConfig, GRPOConfig, TrainConfig
+from dumpcli.config import MAX_SEED, DataConfig, GRPOConfig, TrainConfig
 from dumpcli.errors import DumpError
 from dumpcli.output import human_console, print_json
 
@@ -62,7 +62,7 @@ def eval_command(
     batch_size: int = typer.Option(64, "--batch-size", help="Prompts per greedy generation call."),
     samples: int = typer.Option(None, "--samples", help="Also sample this many completions per row for the sampled accuracy (default: the run's run.eval_samples, else 4; 0 = greedy only)."),
     temperature: float = typer.Option(None, "--temperature", help="Sampling temperature for --samples (default: the run's grpo.temperature, else 1)."),
-    seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Seed for the model load (random weights of tiny-random, LoRA init)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed for the model load (random weights of tiny-random, LoRA init)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Evaluate a model (optionally with a trained adapter) on each distribution's test split.

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
+from dumpcli.config import MAX_SEED
 from dumpcli.output import human_console, print_json
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ app = typer.Typer(
 OUT = typer.Option(..., "--out", "-o", help="Dataset dir to write (created atomically).")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace --out if it exists (only once the new one is complete).")
 AS_JSON = typer.Option(False, "--json", help="Print the manifest summary as JSON on stdout.")
-SEED = typer.Option(42, "--seed", min=0, max=2**63 - 1, help="Random seed; the same seed gives byte-identical tables.")
+SEED = typer.Option(42, "--seed", min=0, max=MAX_SEED, help="Random seed; the same seed gives byte-identical tables.")
 
 
 @contextmanager

@@ -230,9 +230,6 @@ def _fmt(value: float | None) -> str:
 def _print_summary(console: Console, summary: dict[str, Any]) -> None:
     from rich.table import Table
 
-    def change(d: dict[str, Any], key: str) -> str:
-        return f"{_fmt(d.get(key + '_first'))} → {_fmt(d.get(key + '_last'))}"
-
     table = Table(title=f"Run {summary['run']}: {summary['steps']} steps in {summary['elapsed_s']:.0f} s", title_justify="left")
     sampled = summary.get("eval_sampled_accuracy_first") is not None
     columns = ["distribution", "greedy acc", *(["sampled acc"] if sampled else []), "eval reward",
@@ -251,15 +248,20 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
     console.print(f"Evaluate: dump eval --run {summary['run']}   Inspect: dump inspect {summary['run']}")
 
 
+def change(d: dict[str, Any], key: str) -> str:
+    """'first → last' of a start_end_summary measure (`key`_first, `key`_last)."""
+    return f"{_fmt(d.get(key + '_first'))} → {_fmt(d.get(key + '_last'))}"
+
+
 def headline(summary: dict[str, Any]) -> str:
     """One sentence that is true to accuracy (never to reward alone)."""
     n = len(summary["distributions"])
     if summary["rose_by"] != "eval":
         return (f"No second evaluation, so no accuracy change to report; training reward rose on "
                 f"{len(summary['rose_on'])} of {n} distributions (first → last quarter of their steps)")
-    parts = [f"Mean greedy accuracy {_fmt(summary['eval_accuracy_first'])} → {_fmt(summary['eval_accuracy_last'])}"]
+    parts = [f"Mean greedy accuracy {change(summary, 'eval_accuracy')}"]
     if summary.get("eval_sampled_accuracy_first") is not None:
-        parts.append(f"sampled {_fmt(summary['eval_sampled_accuracy_first'])} → {_fmt(summary['eval_sampled_accuracy_last'])}")
+        parts.append(f"sampled {change(summary, 'eval_sampled_accuracy')}")
     rose, fell = summary["rose_on"], summary["fell_on"]
     parts.append(f"greedy accuracy rose on {len(rose)} and fell on {len(fell)} of {n} distributions"
                  + (f" (fell: {', '.join(fell)})" if fell else ""))

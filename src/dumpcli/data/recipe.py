@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from dumpcli.config import MAX_SEED
 from dumpcli.data import arith, imports, kk, ladder
 from dumpcli.data.common import ProgressFn, SourceOutput, no_progress, parse_int_range
 from dumpcli.data.dataset import DatasetDir, check_output_dir, write_dataset_dir
@@ -119,7 +120,7 @@ def _strings(key: str, value: Any, where: str, split: bool = False) -> list[str]
 
 
 def check_seed(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
         raise DumpError(f"{what} must be a whole number in [0, 2**63 - 1] (got {value!r})")
     return value
 
